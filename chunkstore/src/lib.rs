@@ -1,0 +1,17 @@
+//! The storage node: immutable blobs named by their SHA-256, on local disk,
+//! behind an HTTP/2 API that only cluster members (holders of the cluster
+//! secret) may call.
+//!
+//! - [`store`]: the on-disk format and its durability rules.
+//! - [`server`]: the HTTP service, registration and heartbeats.
+//! - [`client`]: what gateways use to put and get blobs.
+//! - [`api`]: paths and limits shared by both sides.
+
+pub mod api;
+pub mod client;
+pub mod error;
+pub mod server;
+pub mod store;
+
+pub use client::ChunkClient;
+pub use error::Error;

@@ -1,0 +1,264 @@
+//! The storage node's HTTP/2 service, its registration with the metastore
+//! and its heartbeats.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use metastore::api::{BlobId, Command, Heartbeat, NodeId};
+use metastore::MetaClient;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use troika_rpc::health::{ready_response, Health, Ready};
+use troika_rpc::secret::BODY_SHA256_HEADER;
+use troika_rpc::{ClusterSecret, RpcClient};
+
+use crate::api::BLOB_LIMIT_BYTES;
+use crate::error::Error;
+use crate::store::{fsync_dir, BlobStore};
+
+/// How often a storage node reports to the metastore.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+const NODE_ID_FILE: &str = "node_id";
+
+pub struct ChunkConfig {
+    pub data_dir: PathBuf,
+    pub secret: ClusterSecret,
+    pub meta: Vec<String>,
+    pub zone: String,
+    /// Address other nodes reach this one at; defaults to the listener's.
+    pub advertise: Option<String>,
+}
+
+struct Shared {
+    store: BlobStore,
+    registered: AtomicBool,
+}
+
+/// Opens the blob store under `config.data_dir`, registers with the
+/// metastore, heartbeats, and serves blobs on `listener` until `shutdown`.
+pub async fn run(
+    listener: TcpListener,
+    config: ChunkConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    let dir = config.data_dir.clone();
+    let (store, id) = tokio::task::spawn_blocking(move || -> Result<_, Error> {
+        std::fs::create_dir_all(&dir)?;
+        Ok((BlobStore::open(&dir)?, node_id(&dir)?))
+    })
+    .await
+    .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    let addr = match config.advertise {
+        Some(a) => a,
+        None => listener.local_addr()?.to_string(),
+    };
+    let shared = Arc::new(Shared {
+        store,
+        registered: AtomicBool::new(false),
+    });
+    let meta = MetaClient::new(RpcClient::new(config.secret.clone()), config.meta.clone());
+    let reporter = tokio::spawn(report(
+        shared.clone(),
+        meta,
+        id,
+        addr.clone(),
+        config.zone.clone(),
+    ));
+    tracing::info!(node = id, %addr, zone = %config.zone, "storage node serving");
+
+    let internal = Router::new()
+        .route(
+            "/v1/blob/{id}",
+            get(get_blob)
+                .head(head_blob)
+                .put(put_blob)
+                .delete(delete_blob),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(BLOB_LIMIT_BYTES))
+        .with_state(shared.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            config.secret.clone(),
+            troika_rpc::client::require_cluster_auth,
+        ));
+    let router = Router::new()
+        .route("/health", get(|| async { Json(Health::ok("chunk")) }))
+        .route("/ready", get(ready))
+        .with_state(shared)
+        .merge(internal);
+    let result = troika_rpc::serve::serve(listener, router, shutdown).await;
+    reporter.abort();
+    result.map_err(Error::Io)
+}
+
+/// The node's identity: random on first start, kept in the data directory.
+fn node_id(dir: &Path) -> Result<NodeId, Error> {
+    let path = dir.join(NODE_ID_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return text
+            .trim()
+            .parse()
+            .map_err(|_| Error::Corrupt(format!("{}: not a node id", path.display())));
+    }
+    let id: NodeId = rand::random::<u64>() >> 1;
+    let tmp = dir.join("node_id.tmp");
+    let f = std::fs::File::create(&tmp)?;
+    std::io::Write::write_all(&mut &f, id.to_string().as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    fsync_dir(dir)?;
+    Ok(id)
+}
+
+/// Registers (until it succeeds), then heartbeats forever.
+async fn report(shared: Arc<Shared>, meta: MetaClient, id: NodeId, addr: String, zone: String) {
+    let register = Command::RegisterNode {
+        id,
+        addr: addr.clone(),
+        zone,
+    };
+    loop {
+        match meta.command(&register).await {
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "registration with the metastore failed; retrying");
+                tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+            }
+        }
+    }
+    shared.registered.store(true, Ordering::Relaxed);
+    let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+    loop {
+        tick.tick().await;
+        let (capacity_bytes, free_bytes) = shared.store.capacity().unwrap_or((0, 0));
+        let hb = Heartbeat {
+            id,
+            // A node that stopped taking writes reports no free space, so
+            // no new blobs are placed on it.
+            capacity_bytes,
+            free_bytes: if shared.store.writes_disabled() {
+                0
+            } else {
+                free_bytes
+            },
+            blob_count: shared.store.blob_count(),
+        };
+        if let Err(e) = meta.heartbeat(&hb).await {
+            tracing::debug!(error = %e, "heartbeat failed");
+        }
+    }
+}
+
+async fn ready(State(s): State<Arc<Shared>>) -> Response {
+    let (ready, detail) = if s.store.writes_disabled() {
+        (false, "writes disabled after an fsync failure")
+    } else if !s.registered.load(Ordering::Relaxed) {
+        (false, "not yet registered with the metastore")
+    } else {
+        (true, "registered, taking writes")
+    };
+    ready_response(Ready {
+        ready,
+        role: "chunk".into(),
+        detail: detail.into(),
+    })
+}
+
+fn parse_id(text: &str) -> Result<BlobId, Response> {
+    BlobId::from_hex(text).ok_or_else(|| (StatusCode::BAD_REQUEST, "bad blob id").into_response())
+}
+
+fn error_response(e: Error) -> Response {
+    (e.status(), e.to_string()).into_response()
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))?
+}
+
+async fn put_blob(
+    State(s): State<Arc<Shared>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    // The signed body digest must be the blob's name; `put` then checks the
+    // body against it.
+    let digest = headers
+        .get(BODY_SHA256_HEADER)
+        .and_then(|v| v.to_str().ok());
+    if digest != Some(id.to_hex().as_str()) {
+        return error_response(Error::HashMismatch);
+    }
+    match blocking(move || s.store.put(&id, &body)).await {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => {
+            tracing::warn!(blob = %id, error = %e, "blob put failed");
+            error_response(e)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RangeQuery {
+    offset: Option<u64>,
+    len: Option<u64>,
+}
+
+async fn get_blob(
+    State(s): State<Arc<Shared>>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<RangeQuery>,
+) -> Response {
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match blocking(move || s.store.get(&id, q.offset.unwrap_or(0), q.len)).await {
+        Ok(data) => Bytes::from(data).into_response(),
+        Err(e) => {
+            if matches!(e, Error::Corrupt(_)) {
+                tracing::error!(blob = %id, error = %e, "corrupt blob copy");
+            }
+            error_response(e)
+        }
+    }
+}
+
+async fn head_blob(State(s): State<Arc<Shared>>, UrlPath(id): UrlPath<String>) -> Response {
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match blocking(move || s.store.len(&id)).await {
+        Ok(len) => ([(http::header::CONTENT_LENGTH, len.to_string())], ()).into_response(),
+        Err(e) => e.status().into_response(),
+    }
+}
+
+async fn delete_blob(State(s): State<Arc<Shared>>, UrlPath(id): UrlPath<String>) -> Response {
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match blocking(move || s.store.delete(&id)).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => error_response(e),
+    }
+}

@@ -1,0 +1,282 @@
+//! Object bytes onto blobs and back.
+//!
+//! Writing: the body is cut into blobs of at most [`BLOB_MAX_BYTES`], each
+//! hashed and sent to its target nodes in parallel, with at most
+//! [`BLOBS_IN_FLIGHT`] blobs in flight per request, so memory stays bounded
+//! whatever the object's size. A blob counts as written once at least
+//! [`MIN_COPIES`] nodes have fsynced it.
+//!
+//! Reading: each blob range is fetched from one of its holders (verified by
+//! the node's block checksums), falling back to the next holder on any
+//! error, with [`READ_AHEAD_BLOBS`] fetched ahead of the client.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use chunkstore::ChunkClient;
+use futures::{Stream, StreamExt};
+use md5::Digest as _;
+use metastore::api::{BlobId, BlobWrite, Extent, NodeId, ObjectInfo};
+use metastore::MetaClient;
+use rand::seq::SliceRandom;
+
+use crate::cluster::{place, Cluster};
+use crate::error::Error;
+use crate::s3::auth::BodyReader;
+use crate::s3::checksum::{Algo, Hasher};
+
+/// Largest blob the gateway writes.
+pub const BLOB_MAX_BYTES: usize = 4 << 20;
+/// Blobs of one request being written at once.
+pub const BLOBS_IN_FLIGHT: usize = 4;
+/// Blobs of one GET fetched ahead of the client.
+pub const READ_AHEAD_BLOBS: usize = 4;
+/// Copies a blob is placed on.
+pub const GOAL_COPIES: usize = 3;
+/// Copies that must be fsynced before a write is acknowledged.
+pub const MIN_COPIES: usize = 2;
+
+/// What writing a body produced: the extent map to commit, and what the
+/// caller must check before committing it.
+pub struct Written {
+    pub size: u64,
+    pub md5: [u8; 16],
+    /// The requested checksum over the body, base64.
+    pub checksum: Option<(Algo, String)>,
+    pub extents: Vec<Extent>,
+    pub blobs: Vec<BlobWrite>,
+}
+
+#[derive(Clone)]
+pub struct DataPlane {
+    chunks: ChunkClient,
+    cluster: Cluster,
+    meta: MetaClient,
+}
+
+impl DataPlane {
+    pub fn new(chunks: ChunkClient, cluster: Cluster, meta: MetaClient) -> Self {
+        Self {
+            chunks,
+            cluster,
+            meta,
+        }
+    }
+
+    /// Streams `body` into blobs. Nothing is committed here: on error the
+    /// blobs already written are unreferenced and left to the garbage sweep.
+    pub async fn write(
+        &self,
+        body: &mut BodyReader,
+        algo: Option<Algo>,
+        max_size: u64,
+    ) -> Result<Written, Error> {
+        let mut md5 = md5::Md5::new();
+        let mut checksum = algo.map(Hasher::new);
+        let mut buf = BytesMut::with_capacity(BLOB_MAX_BYTES);
+        let mut inflight: VecDeque<tokio::task::JoinHandle<Result<BlobWrite, Error>>> =
+            VecDeque::new();
+        let mut blobs = Vec::new();
+        let mut size = 0u64;
+        let result: Result<(), Error> = async {
+            while let Some(mut piece) = body.next().await? {
+                size += piece.len() as u64;
+                if size > max_size {
+                    return Err(Error::EntityTooLarge);
+                }
+                md5.update(&piece);
+                if let Some(c) = &mut checksum {
+                    c.update(&piece);
+                }
+                while !piece.is_empty() {
+                    let take = (BLOB_MAX_BYTES - buf.len()).min(piece.len());
+                    buf.extend_from_slice(&piece[..take]);
+                    piece.advance(take);
+                    if buf.len() == BLOB_MAX_BYTES {
+                        if inflight.len() >= BLOBS_IN_FLIGHT {
+                            blobs.push(join(inflight.pop_front().expect("non-empty")).await?);
+                        }
+                        inflight.push_back(self.spawn_store(buf.split().freeze()));
+                        buf.reserve(BLOB_MAX_BYTES);
+                    }
+                }
+            }
+            if !buf.is_empty() {
+                inflight.push_back(self.spawn_store(buf.split().freeze()));
+            }
+            while let Some(h) = inflight.pop_front() {
+                blobs.push(join(h).await?);
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            for h in inflight {
+                h.abort();
+            }
+            return Err(e);
+        }
+        let mut extents = Vec::with_capacity(blobs.len());
+        let mut offset = 0;
+        for b in &blobs {
+            extents.push(Extent {
+                offset,
+                len: b.size,
+                blob: b.id,
+                blob_offset: 0,
+            });
+            offset += b.size;
+        }
+        Ok(Written {
+            size,
+            md5: md5.finalize().into(),
+            checksum: algo.zip(checksum.map(Hasher::finish_base64)),
+            extents,
+            blobs,
+        })
+    }
+
+    fn spawn_store(&self, data: Bytes) -> tokio::task::JoinHandle<Result<BlobWrite, Error>> {
+        let this = self.clone();
+        tokio::spawn(async move { this.store_blob(data).await })
+    }
+
+    /// Writes one blob to [`GOAL_COPIES`] nodes (falling back to further
+    /// candidates when a target fails); succeeds with at least
+    /// [`MIN_COPIES`].
+    pub async fn store_blob(&self, data: Bytes) -> Result<BlobWrite, Error> {
+        let hashed = data.clone();
+        let id = tokio::task::spawn_blocking(move || BlobId::of(&hashed))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        if self.cluster.alive_count() < MIN_COPIES {
+            // A fresh gateway may not have its node list yet.
+            let _ = self.cluster.refresh(&self.meta).await;
+        }
+        let candidates = place(&self.cluster.nodes(), GOAL_COPIES, &mut rand::thread_rng());
+        if candidates.len() < MIN_COPIES {
+            return Err(Error::InsufficientNodes {
+                needed: MIN_COPIES,
+                detail: format!("{} live nodes with free space", candidates.len()),
+            });
+        }
+        let (targets, spares) = candidates.split_at(GOAL_COPIES.min(candidates.len()));
+        let puts = targets
+            .iter()
+            .map(|n| self.chunks.put(&n.addr, &id, data.clone()));
+        let results = futures::future::join_all(puts).await;
+        let mut stored: Vec<NodeId> = Vec::new();
+        let mut errors = Vec::new();
+        for (n, r) in targets.iter().zip(results) {
+            match r {
+                Ok(()) => stored.push(n.id),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        for n in spares {
+            if stored.len() >= targets.len() {
+                break;
+            }
+            match self.chunks.put(&n.addr, &id, data.clone()).await {
+                Ok(()) => stored.push(n.id),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if stored.len() < MIN_COPIES {
+            return Err(Error::InsufficientNodes {
+                needed: MIN_COPIES,
+                detail: errors.join("; "),
+            });
+        }
+        if !errors.is_empty() {
+            tracing::warn!(blob = %id, copies = stored.len(), errors = %errors.join("; "), "blob stored below goal");
+        }
+        Ok(BlobWrite {
+            id,
+            size: data.len() as u64,
+            nodes: stored,
+        })
+    }
+
+    /// The bytes `[start, end)` of an object, as a stream.
+    pub fn read(
+        &self,
+        info: &ObjectInfo,
+        start: u64,
+        end: u64,
+    ) -> impl Stream<Item = Result<Bytes, Error>> + Send + 'static {
+        let addrs = self.cluster.addrs();
+        let alive: std::collections::HashSet<NodeId> = self
+            .cluster
+            .nodes()
+            .iter()
+            .filter(|n| n.alive)
+            .map(|n| n.id)
+            .collect();
+        let mut pieces = Vec::new();
+        for e in &info.extents {
+            let (e_start, e_end) = (e.offset, e.offset + e.len);
+            if e_end <= start || e_start >= end {
+                continue;
+            }
+            let from = start.max(e_start);
+            let to = end.min(e_end);
+            let mut holders: Vec<(bool, String)> = info
+                .placements
+                .get(&e.blob)
+                .into_iter()
+                .flatten()
+                .filter_map(|n| addrs.get(n).map(|a| (alive.contains(n), a.clone())))
+                .collect();
+            // Spread reads over the copies; live nodes first.
+            holders.shuffle(&mut rand::thread_rng());
+            holders.sort_by_key(|(alive, _)| !alive);
+            pieces.push((
+                e.blob,
+                e.blob_offset + (from - e_start),
+                to - from,
+                holders.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
+            ));
+        }
+        let chunks = self.chunks.clone();
+        let chunks = Arc::new(chunks);
+        futures::stream::iter(pieces)
+            .map(move |(blob, offset, len, holders)| {
+                let chunks = chunks.clone();
+                async move { fetch(&chunks, blob, offset, len, &holders).await }
+            })
+            .buffered(READ_AHEAD_BLOBS)
+    }
+}
+
+async fn join(h: tokio::task::JoinHandle<Result<BlobWrite, Error>>) -> Result<BlobWrite, Error> {
+    h.await.map_err(|e| Error::Internal(e.to_string()))?
+}
+
+async fn fetch(
+    chunks: &ChunkClient,
+    blob: BlobId,
+    offset: u64,
+    len: u64,
+    holders: &[String],
+) -> Result<Bytes, Error> {
+    let mut errors = Vec::new();
+    for addr in holders {
+        match chunks.get(addr, &blob, offset, len).await {
+            Ok(data) => return Ok(data),
+            Err(e) => {
+                tracing::warn!(%blob, node = %addr, error = %e, "blob read failed; trying another copy");
+                errors.push(format!("{addr}: {e}"));
+            }
+        }
+    }
+    Err(Error::BlobUnavailable {
+        blob: blob.to_hex(),
+        detail: if errors.is_empty() {
+            "no known holder".into()
+        } else {
+            errors.join("; ")
+        },
+    })
+}

@@ -1,0 +1,13 @@
+//! The S3 API. [`router`] authenticates every request through one verifier
+//! ([`auth`]) and dispatches it; each operation lives in the module named
+//! for what it touches.
+
+pub mod auth;
+pub mod bucket;
+pub mod checksum;
+pub mod error;
+pub mod list;
+pub mod multipart;
+pub mod object;
+pub mod router;
+pub mod xml;

@@ -1,0 +1,84 @@
+//! The gateway process: shared state and the HTTP listener for S3.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use chunkstore::ChunkClient;
+use metastore::api::KeyInfo;
+use metastore::MetaClient;
+use tokio::net::TcpListener;
+use troika_rpc::{ClusterSecret, RpcClient};
+
+use crate::cluster::Cluster;
+use crate::data::DataPlane;
+use crate::error::Error;
+use crate::namespace::Namespace;
+
+/// How long an access key's secret is cached before it is looked up again.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
+
+pub struct GatewayConfig {
+    pub meta: Vec<String>,
+    pub secret: ClusterSecret,
+}
+
+/// Everything a request handler needs. Holds no state that must survive a
+/// restart: caches only.
+pub struct Gateway {
+    pub ns: Namespace,
+    pub data: DataPlane,
+    pub cluster: Cluster,
+    keys: Mutex<HashMap<String, (KeyInfo, Instant)>>,
+}
+
+impl Gateway {
+    pub fn new(config: &GatewayConfig) -> Self {
+        let rpc = RpcClient::new(config.secret.clone());
+        let meta = MetaClient::new(rpc.clone(), config.meta.clone());
+        let cluster = Cluster::default();
+        Self {
+            ns: Namespace::new(meta.clone()),
+            data: DataPlane::new(ChunkClient::new(rpc), cluster.clone(), meta),
+            cluster,
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The secret of an access key, from a short-lived cache.
+    pub async fn access_key(&self, access_key: &str) -> Result<KeyInfo, Error> {
+        if let Some((k, at)) = self.keys.lock().expect("key cache").get(access_key) {
+            if at.elapsed() < KEY_CACHE_TTL {
+                return Ok(k.clone());
+            }
+        }
+        let key = match self.ns.meta().get_key(access_key).await {
+            Ok(k) => k,
+            Err(metastore::Error::NoSuchAccessKey(_)) => return Err(Error::InvalidAccessKeyId),
+            Err(e) => return Err(e.into()),
+        };
+        self.keys
+            .lock()
+            .expect("key cache")
+            .insert(access_key.to_string(), (key.clone(), Instant::now()));
+        Ok(key)
+    }
+}
+
+/// Serves S3 on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    config: GatewayConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    let gw = Arc::new(Gateway::new(&config));
+    let refresh = gw.cluster.spawn_refresh(gw.ns.meta().clone());
+    let router = Router::new()
+        .fallback(crate::s3::router::handle)
+        .with_state(gw);
+    let result = troika_rpc::serve::serve(listener, router, shutdown).await;
+    refresh.abort();
+    result.map_err(|e| Error::Internal(e.to_string()))
+}

@@ -1,0 +1,88 @@
+//! The metastore's one error type. It crosses the wire as JSON
+//! (`{"code": …, "message": …}`) so a client gets the same variant back.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "code", content = "message")]
+pub enum Error {
+    #[error("no such bucket: {0}")]
+    NoSuchBucket(String),
+    #[error("bucket already exists: {0}")]
+    BucketExists(String),
+    #[error("bucket is not empty: {0}")]
+    BucketNotEmpty(String),
+    #[error("no such key: {0}")]
+    NoSuchKey(String),
+    #[error("no such upload: {0}")]
+    NoSuchUpload(String),
+    #[error("invalid part: {0}")]
+    InvalidPart(String),
+    #[error("parts are not in ascending order")]
+    InvalidPartOrder,
+    #[error("part {0} is smaller than the 5 MiB minimum")]
+    EntityTooSmall(u32),
+    #[error("no such access key: {0}")]
+    NoSuchAccessKey(String),
+    #[error("access key already exists: {0}")]
+    AccessKeyExists(String),
+    #[error("invalid object key: {0}")]
+    InvalidKey(String),
+    #[error("key conflicts with an existing file or directory: {0}")]
+    KeyConflict(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("metadata store unavailable: {0}")]
+    Unavailable(String),
+    #[error("metadata store failure: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The HTTP status this error travels with between services.
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode as S;
+        match self {
+            Error::NoSuchBucket(_)
+            | Error::NoSuchKey(_)
+            | Error::NoSuchUpload(_)
+            | Error::NoSuchAccessKey(_) => S::NOT_FOUND,
+            Error::BucketExists(_)
+            | Error::BucketNotEmpty(_)
+            | Error::AccessKeyExists(_)
+            | Error::KeyConflict(_) => S::CONFLICT,
+            Error::InvalidPart(_)
+            | Error::InvalidPartOrder
+            | Error::EntityTooSmall(_)
+            | Error::InvalidKey(_)
+            | Error::Invalid(_) => S::BAD_REQUEST,
+            Error::Unavailable(_) => S::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Whether retrying the same request later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Unavailable(_))
+    }
+}
+
+macro_rules! internal_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::Internal(e.to_string())
+            }
+        }
+    )*};
+}
+
+internal_from!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    serde_json::Error
+);

@@ -1,0 +1,220 @@
+//! Inodes and directory entries: the tree both S3 and NFS see.
+
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+
+use super::codec::{dec, enc};
+use super::keys::validate_bucket_name;
+use super::tables::TableSet;
+use crate::api::{BucketInfo, InodeId, KeyInfo, NodeId, ObjectMeta, ROOT_INODE};
+use crate::error::Error;
+
+pub const DIR_MODE: u32 = 0o755;
+pub const FILE_MODE: u32 = 0o644;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InodeKind {
+    File,
+    Dir,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Inode {
+    pub kind: InodeKind,
+    /// The directory holding this inode's (primary) entry, and its name there.
+    pub parent: InodeId,
+    pub name: String,
+    pub size: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Nanoseconds since the Unix epoch.
+    pub mtime: u64,
+    pub ctime: u64,
+    #[serde(default)]
+    pub etag: String,
+    #[serde(default)]
+    pub meta: ObjectMeta,
+    /// A directory that exists only because object keys pass through it; it
+    /// is removed when its last entry goes.
+    #[serde(default)]
+    pub implicit: bool,
+}
+
+impl Inode {
+    pub fn new_dir(parent: InodeId, name: &str, now: u64, implicit: bool) -> Self {
+        Self {
+            kind: InodeKind::Dir,
+            parent,
+            name: name.to_string(),
+            size: 0,
+            mode: DIR_MODE,
+            uid: 0,
+            gid: 0,
+            mtime: now,
+            ctime: now,
+            etag: String::new(),
+            meta: ObjectMeta::default(),
+            implicit,
+        }
+    }
+
+    pub fn new_file(parent: InodeId, name: &str, now: u64) -> Self {
+        Self {
+            kind: InodeKind::File,
+            mode: FILE_MODE,
+            ..Self::new_dir(parent, name, now, false)
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeRec {
+    pub addr: String,
+    pub zone: String,
+}
+
+pub fn get_inode(t: &TableSet, id: InodeId) -> Result<Option<Inode>, Error> {
+    t.inodes.get(id)?.map(|v| dec(v.value())).transpose()
+}
+
+pub fn must_inode(t: &TableSet, id: InodeId) -> Result<Inode, Error> {
+    get_inode(t, id)?.ok_or_else(|| Error::Internal(format!("dangling inode {id}")))
+}
+
+pub fn put_inode(t: &mut TableSet, id: InodeId, inode: &Inode) -> Result<(), Error> {
+    t.inodes.insert(id, enc(inode).as_slice())?;
+    Ok(())
+}
+
+pub fn lookup(t: &TableSet, parent: InodeId, name: &str) -> Result<Option<InodeId>, Error> {
+    Ok(t.dirents.get((parent, name))?.map(|v| v.value()))
+}
+
+/// Inode ids are never reused, so a stale NFS handle can never name
+/// another file.
+pub fn alloc_inode(t: &mut TableSet) -> Result<InodeId, Error> {
+    let next = t
+        .counters
+        .get("next_inode")?
+        .map(|v| v.value())
+        .unwrap_or(ROOT_INODE + 1);
+    t.counters.insert("next_inode", next + 1)?;
+    Ok(next)
+}
+
+pub fn is_empty_dir(t: &TableSet, dir: InodeId) -> Result<bool, Error> {
+    let mut range = t.dirents.range((dir, "")..)?;
+    Ok(match range.next() {
+        Some(entry) => entry?.0.value().0 != dir,
+        None => true,
+    })
+}
+
+fn ensure_root(t: &mut TableSet, now: u64) -> Result<(), Error> {
+    if get_inode(t, ROOT_INODE)?.is_none() {
+        put_inode(t, ROOT_INODE, &Inode::new_dir(ROOT_INODE, "", now, false))?;
+    }
+    Ok(())
+}
+
+/// Makes `name` an entry of `parent` pointing at a new inode.
+pub fn link_new(t: &mut TableSet, inode: &Inode) -> Result<InodeId, Error> {
+    let id = alloc_inode(t)?;
+    put_inode(t, id, inode)?;
+    t.dirents.insert((inode.parent, inode.name.as_str()), id)?;
+    Ok(id)
+}
+
+/// Removes `id`'s entry and inode record. Extents are the caller's.
+pub fn unlink(t: &mut TableSet, id: InodeId, inode: &Inode) -> Result<(), Error> {
+    t.dirents.remove((inode.parent, inode.name.as_str()))?;
+    t.inodes.remove(id)?;
+    Ok(())
+}
+
+/// Removes implicit directories left empty, from `dir` upwards, stopping at
+/// `stop` (the bucket).
+pub fn prune_implicit(t: &mut TableSet, mut dir: InodeId, stop: InodeId) -> Result<(), Error> {
+    while dir != stop {
+        let inode = must_inode(t, dir)?;
+        if !inode.implicit || !is_empty_dir(t, dir)? {
+            break;
+        }
+        unlink(t, dir, &inode)?;
+        dir = inode.parent;
+    }
+    Ok(())
+}
+
+pub fn register_node(t: &mut TableSet, id: NodeId, addr: &str, zone: &str) -> Result<(), Error> {
+    let rec = NodeRec {
+        addr: addr.to_string(),
+        zone: zone.to_string(),
+    };
+    t.nodes.insert(id, enc(&rec).as_slice())?;
+    Ok(())
+}
+
+pub fn create_key(
+    t: &mut TableSet,
+    access_key: &str,
+    secret_key: &str,
+    name: &str,
+    now: u64,
+) -> Result<(), Error> {
+    if access_key.is_empty() || secret_key.is_empty() {
+        return Err(Error::Invalid(
+            "access and secret key must not be empty".into(),
+        ));
+    }
+    if t.keys.get(access_key)?.is_some() {
+        return Err(Error::AccessKeyExists(access_key.to_string()));
+    }
+    let info = KeyInfo {
+        access_key: access_key.to_string(),
+        secret_key: secret_key.to_string(),
+        name: name.to_string(),
+        created: now,
+    };
+    t.keys.insert(access_key, enc(&info).as_slice())?;
+    Ok(())
+}
+
+pub fn get_bucket(t: &TableSet, name: &str) -> Result<BucketInfo, Error> {
+    match t.buckets.get(name)? {
+        Some(v) => dec(v.value()),
+        None => Err(Error::NoSuchBucket(name.to_string())),
+    }
+}
+
+pub fn create_bucket(t: &mut TableSet, name: &str, now: u64) -> Result<(), Error> {
+    validate_bucket_name(name)?;
+    if t.buckets.get(name)?.is_some() {
+        return Err(Error::BucketExists(name.to_string()));
+    }
+    ensure_root(t, now)?;
+    if lookup(t, ROOT_INODE, name)?.is_some() {
+        return Err(Error::KeyConflict(format!("/{name} exists")));
+    }
+    let inode = link_new(t, &Inode::new_dir(ROOT_INODE, name, now, false))?;
+    let info = BucketInfo {
+        name: name.to_string(),
+        inode,
+        created: now,
+    };
+    t.buckets.insert(name, enc(&info).as_slice())?;
+    Ok(())
+}
+
+pub fn delete_bucket(t: &mut TableSet, name: &str) -> Result<(), Error> {
+    let info = get_bucket(t, name)?;
+    if !is_empty_dir(t, info.inode)? {
+        return Err(Error::BucketNotEmpty(name.to_string()));
+    }
+    let inode = must_inode(t, info.inode)?;
+    unlink(t, info.inode, &inode)?;
+    t.buckets.remove(name)?;
+    Ok(())
+}

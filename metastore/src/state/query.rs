@@ -1,0 +1,284 @@
+//! Read-only queries, answered from one redb read transaction (a consistent
+//! snapshot).
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
+
+use super::codec::dec;
+use super::namespace::{Inode, NodeRec};
+use super::objects::BlobRec;
+use super::tables::*;
+use super::uploads::{PartRec, UploadRec};
+use crate::api::*;
+use crate::error::Error;
+
+/// Longest page a listing returns, whatever the client asks for.
+pub const LIST_MAX_KEYS: u32 = 1000;
+
+pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
+    match q {
+        Query::ListNodes => {
+            let nodes = txn.open_table(NODES)?;
+            let mut out = Vec::new();
+            for entry in nodes.iter()? {
+                let (id, v) = entry?;
+                let rec: NodeRec = dec(v.value())?;
+                out.push(NodeInfo {
+                    id: id.value(),
+                    addr: rec.addr,
+                    zone: rec.zone,
+                    alive: false,
+                    capacity_bytes: 0,
+                    free_bytes: 0,
+                    blob_count: 0,
+                });
+            }
+            Ok(Reply::Nodes(out))
+        }
+        Query::GetKey { access_key } => {
+            let keys = txn.open_table(KEYS)?;
+            match keys.get(access_key.as_str())? {
+                Some(v) => Ok(Reply::Key(dec(v.value())?)),
+                None => Err(Error::NoSuchAccessKey(access_key.clone())),
+            }
+        }
+        Query::ListBuckets => {
+            let buckets = txn.open_table(BUCKETS)?;
+            let mut out = Vec::new();
+            for entry in buckets.iter()? {
+                out.push(dec(entry?.1.value())?);
+            }
+            Ok(Reply::Buckets(out))
+        }
+        Query::HeadBucket { name } => Ok(Reply::Bucket(bucket(txn, name)?)),
+        Query::GetObject { bucket: b, key } => {
+            let b = bucket(txn, b)?;
+            let objects = txn.open_table(OBJECTS)?;
+            let id = objects
+                .get((b.inode, key.as_str()))?
+                .map(|v| v.value())
+                .ok_or_else(|| Error::NoSuchKey(key.clone()))?;
+            let inode = inode(txn, id)?;
+            let extents = extents_of(txn, id)?;
+            let blobs = txn.open_table(BLOBS)?;
+            let mut placements = BTreeMap::new();
+            for e in &extents {
+                if placements.contains_key(&e.blob) {
+                    continue;
+                }
+                let rec: BlobRec = match blobs.get(e.blob.0.as_slice())? {
+                    Some(v) => dec(v.value())?,
+                    None => return Err(Error::Internal(format!("blob {} unknown", e.blob))),
+                };
+                placements.insert(e.blob, rec.nodes);
+            }
+            Ok(Reply::Object(ObjectInfo {
+                key: key.clone(),
+                inode: id,
+                size: inode.size,
+                etag: inode.etag,
+                mtime: inode.mtime,
+                meta: inode.meta,
+                extents,
+                placements,
+            }))
+        }
+        Query::ListObjects {
+            bucket: b,
+            prefix,
+            start_after,
+            delimiter,
+            max_keys,
+        } => {
+            let b = bucket(txn, b)?;
+            list_objects(
+                txn,
+                b.inode,
+                prefix,
+                start_after,
+                delimiter.as_deref().filter(|d| !d.is_empty()),
+                (*max_keys).min(LIST_MAX_KEYS),
+            )
+        }
+        Query::GetUpload { upload_id } => {
+            let uploads = txn.open_table(UPLOADS)?;
+            let up: UploadRec = match uploads.get(upload_id.as_str())? {
+                Some(v) => dec(v.value())?,
+                None => return Err(Error::NoSuchUpload(upload_id.clone())),
+            };
+            let parts_t = txn.open_table(PARTS)?;
+            let mut parts = Vec::new();
+            for entry in parts_t.range((upload_id.as_str(), 0)..=(upload_id.as_str(), u32::MAX))? {
+                let (k, v) = entry?;
+                let p: PartRec = dec(v.value())?;
+                parts.push(PartInfo {
+                    part_number: k.value().1,
+                    size: p.size,
+                    etag: p.etag,
+                });
+            }
+            Ok(Reply::Upload(UploadInfo {
+                upload_id: upload_id.clone(),
+                bucket: up.bucket,
+                key: up.key,
+                created: up.created,
+                parts,
+            }))
+        }
+        Query::Stats => {
+            let blobs = txn.open_table(BLOBS)?;
+            let mut blob_bytes = 0;
+            for entry in blobs.iter()? {
+                let rec: BlobRec = dec(entry?.1.value())?;
+                blob_bytes += rec.size;
+            }
+            Ok(Reply::Stats(Stats {
+                inodes: txn.open_table(INODES)?.len()?,
+                buckets: txn.open_table(BUCKETS)?.len()?,
+                objects: txn.open_table(OBJECTS)?.len()?,
+                blobs: blobs.len()?,
+                blob_bytes,
+                unreferenced_blobs: txn.open_table(UNREFERENCED)?.len()?,
+                uploads: txn.open_table(UPLOADS)?.len()?,
+            }))
+        }
+    }
+}
+
+fn bucket(txn: &ReadTransaction, name: &str) -> Result<BucketInfo, Error> {
+    match txn.open_table(BUCKETS)?.get(name)? {
+        Some(v) => dec(v.value()),
+        None => Err(Error::NoSuchBucket(name.to_string())),
+    }
+}
+
+fn inode(txn: &ReadTransaction, id: InodeId) -> Result<Inode, Error> {
+    match txn.open_table(INODES)?.get(id)? {
+        Some(v) => dec(v.value()),
+        None => Err(Error::Internal(format!("dangling inode {id}"))),
+    }
+}
+
+fn extents_of(txn: &ReadTransaction, id: InodeId) -> Result<Vec<Extent>, Error> {
+    let table = txn.open_table(EXTENTS)?;
+    let mut out = Vec::new();
+    for entry in table.range((id, 0)..=(id, u64::MAX))? {
+        out.push(dec(entry?.1.value())?);
+    }
+    Ok(out)
+}
+
+/// The smallest string greater than every string starting with `prefix`,
+/// if incrementing its last byte keeps it UTF-8.
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut bytes = prefix.as_bytes().to_vec();
+    while let Some(last) = bytes.pop() {
+        if last < 0x7f {
+            bytes.push(last + 1);
+            return String::from_utf8(bytes).ok();
+        }
+    }
+    None
+}
+
+/// The common prefix `key` rolls up into under `prefix` and `delimiter`.
+fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: &str) -> Option<&'k str> {
+    let rest = key.strip_prefix(prefix)?;
+    let at = rest.find(delimiter)?;
+    Some(&key[..prefix.len() + at + delimiter.len()])
+}
+
+/// One page of S3 keys in exact key order: a range scan of OBJECTS. With a
+/// delimiter, each common prefix is reported once and the scan jumps past it.
+fn list_objects(
+    txn: &ReadTransaction,
+    bucket: InodeId,
+    prefix: &str,
+    start_after: &str,
+    delimiter: Option<&str>,
+    max_keys: u32,
+) -> Result<Reply, Error> {
+    let objects = txn.open_table(OBJECTS)?;
+    let inodes = txn.open_table(INODES)?;
+    let mut entries = Vec::new();
+    let mut truncated = false;
+    // Where the scan resumes: strictly after `start_after` (or after its
+    // whole common prefix), but never before `prefix`.
+    let mut lower: Bound<String> = if start_after >= prefix {
+        match delimiter.and_then(|d| common_prefix(start_after, prefix, d)) {
+            Some(cp) => match prefix_successor(cp) {
+                Some(next) => Bound::Included(next),
+                None => Bound::Excluded(start_after.to_string()),
+            },
+            None => Bound::Excluded(start_after.to_string()),
+        }
+    } else {
+        Bound::Included(prefix.to_string())
+    };
+    'scan: loop {
+        let range_start = match &lower {
+            Bound::Included(k) => Bound::Included((bucket, k.as_str())),
+            Bound::Excluded(k) => Bound::Excluded((bucket, k.as_str())),
+            Bound::Unbounded => unreachable!("lower bound is always set"),
+        };
+        let range =
+            objects.range::<(u64, &str)>((range_start, Bound::Included((bucket + 1, ""))))?;
+        for entry in range {
+            let (k, v) = entry?;
+            let (b, key) = k.value();
+            if b != bucket || !key.starts_with(prefix) {
+                break 'scan;
+            }
+            let cp = delimiter.and_then(|d| common_prefix(key, prefix, d));
+            if let (Some(cp), Some(ListEntry::CommonPrefix(last))) = (cp, entries.last()) {
+                if cp == last {
+                    continue;
+                }
+            }
+            if entries.len() as u32 >= max_keys {
+                truncated = true;
+                break 'scan;
+            }
+            match cp {
+                Some(cp) => {
+                    entries.push(ListEntry::CommonPrefix(cp.to_string()));
+                    if let Some(next) = prefix_successor(cp) {
+                        // Jump over every key under this prefix.
+                        lower = Bound::Included(next);
+                        continue 'scan;
+                    }
+                }
+                None => {
+                    let inode: Inode = match inodes.get(v.value())? {
+                        Some(i) => dec(i.value())?,
+                        None => return Err(Error::Internal(format!("dangling object {key}"))),
+                    };
+                    entries.push(ListEntry::Object(ObjectSummary {
+                        key: key.to_string(),
+                        size: inode.size,
+                        etag: inode.etag,
+                        mtime: inode.mtime,
+                    }));
+                }
+            }
+        }
+        break;
+    }
+    Ok(Reply::Objects(ObjectList { entries, truncated }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn successor_and_common_prefix() {
+        assert_eq!(prefix_successor("a/").as_deref(), Some("a0"));
+        assert_eq!(prefix_successor("").as_deref(), None);
+        assert_eq!(common_prefix("p/a/b", "p/", "/"), Some("p/a/"));
+        assert_eq!(common_prefix("p/a", "p/", "/"), None);
+        assert_eq!(common_prefix("q/a", "p/", "/"), None);
+    }
+}

@@ -1,0 +1,309 @@
+//! Table-level tests of `apply` and `query` on a real redb file.
+
+use crate::api::*;
+use crate::error::Error;
+use crate::store::Store;
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("m.redb")).unwrap();
+    (dir, store)
+}
+
+fn blob(n: u8) -> BlobId {
+    BlobId([n; 32])
+}
+
+fn put(s: &Store, key: &str, blobs: &[(u8, u64)]) -> Result<Reply, Error> {
+    let mut extents = Vec::new();
+    let mut writes = Vec::new();
+    let mut off = 0;
+    for (b, len) in blobs {
+        extents.push(Extent {
+            offset: off,
+            len: *len,
+            blob: blob(*b),
+            blob_offset: 0,
+        });
+        writes.push(BlobWrite {
+            id: blob(*b),
+            size: *len,
+            nodes: vec![1, 2, 3],
+        });
+        off += len;
+    }
+    s.apply(&Command::PutObject {
+        bucket: "bk1".into(),
+        key: key.into(),
+        size: off,
+        etag: "e".into(),
+        meta: ObjectMeta::default(),
+        extents,
+        blobs: writes,
+        now: 7,
+    })
+}
+
+fn keys(
+    s: &Store,
+    prefix: &str,
+    after: &str,
+    delim: Option<&str>,
+    max: u32,
+) -> (Vec<String>, bool) {
+    match s
+        .query(&Query::ListObjects {
+            bucket: "bk1".into(),
+            prefix: prefix.into(),
+            start_after: after.into(),
+            delimiter: delim.map(Into::into),
+            max_keys: max,
+        })
+        .unwrap()
+    {
+        Reply::Objects(l) => (
+            l.entries
+                .iter()
+                .map(|e| e.resume_key().to_string())
+                .collect(),
+            l.truncated,
+        ),
+        r => panic!("{r:?}"),
+    }
+}
+
+fn stats(s: &Store) -> Stats {
+    match s.query(&Query::Stats).unwrap() {
+        Reply::Stats(st) => st,
+        r => panic!("{r:?}"),
+    }
+}
+
+fn with_bucket() -> (tempfile::TempDir, Store) {
+    let (d, s) = store();
+    s.apply(&Command::CreateBucket {
+        name: "bk1".into(),
+        now: 1,
+    })
+    .unwrap();
+    (d, s)
+}
+
+#[test]
+fn bucket_lifecycle() {
+    let (_d, s) = with_bucket();
+    assert_eq!(
+        s.apply(&Command::CreateBucket {
+            name: "bk1".into(),
+            now: 1
+        })
+        .unwrap_err(),
+        Error::BucketExists("bk1".into())
+    );
+    put(&s, "x", &[(1, 10)]).unwrap();
+    assert!(matches!(
+        s.apply(&Command::DeleteBucket { name: "bk1".into() }),
+        Err(Error::BucketNotEmpty(_))
+    ));
+    s.apply(&Command::DeleteObject {
+        bucket: "bk1".into(),
+        key: "x".into(),
+        now: 2,
+    })
+    .unwrap();
+    s.apply(&Command::DeleteBucket { name: "bk1".into() })
+        .unwrap();
+    assert!(matches!(
+        s.query(&Query::HeadBucket { name: "bk1".into() }),
+        Err(Error::NoSuchBucket(_))
+    ));
+}
+
+#[test]
+fn listing_is_in_exact_key_order() {
+    let (_d, s) = with_bucket();
+    // '-' (0x2d) sorts before '/' (0x2f): a flat key order, not a tree walk.
+    for k in ["a/b", "a-b", "a0", "a/c/d", "b"] {
+        put(&s, k, &[(1, 10)]).unwrap();
+    }
+    assert_eq!(
+        keys(&s, "", "", None, 100).0,
+        ["a-b", "a/b", "a/c/d", "a0", "b"]
+    );
+    assert_eq!(keys(&s, "a/", "", None, 100).0, ["a/b", "a/c/d"]);
+    assert_eq!(keys(&s, "", "", Some("/"), 100).0, ["a-b", "a/", "a0", "b"]);
+    assert_eq!(keys(&s, "a/", "", Some("/"), 100).0, ["a/b", "a/c/"]);
+    // Pagination resumes after the last entry, including a common prefix.
+    let (page, more) = keys(&s, "", "", Some("/"), 2);
+    assert_eq!(
+        (page.as_slice(), more),
+        (&["a-b".to_string(), "a/".into()][..], true)
+    );
+    let (page, more) = keys(&s, "", "a/", Some("/"), 2);
+    assert_eq!(
+        (page.as_slice(), more),
+        (&["a0".to_string(), "b".into()][..], false)
+    );
+    assert_eq!(keys(&s, "", "a/b", None, 100).0, ["a/c/d", "a0", "b"]);
+}
+
+#[test]
+fn file_and_directory_cannot_share_a_key() {
+    let (_d, s) = with_bucket();
+    put(&s, "a/b", &[(1, 10)]).unwrap();
+    assert!(matches!(
+        put(&s, "a", &[(1, 10)]),
+        Err(Error::KeyConflict(_))
+    ));
+    assert!(matches!(
+        put(&s, "a/b/c", &[(1, 10)]),
+        Err(Error::KeyConflict(_))
+    ));
+    assert!(matches!(
+        put(&s, "../x", &[(1, 10)]),
+        Err(Error::InvalidKey(_))
+    ));
+}
+
+#[test]
+fn refcounts_follow_extents() {
+    let (_d, s) = with_bucket();
+    put(&s, "k1", &[(1, 10), (2, 5)]).unwrap();
+    put(&s, "k2", &[(2, 5)]).unwrap();
+    assert_eq!(stats(&s).unreferenced_blobs, 0);
+    // Overwrite k1: blob 1 loses its only reference; blob 2 is still held.
+    put(&s, "k1", &[(3, 4)]).unwrap();
+    assert_eq!(stats(&s).unreferenced_blobs, 1);
+    s.apply(&Command::DeleteObject {
+        bucket: "bk1".into(),
+        key: "k2".into(),
+        now: 3,
+    })
+    .unwrap();
+    assert_eq!(stats(&s).unreferenced_blobs, 2);
+    // Deleting the last object under implicit directories removes them too.
+    put(&s, "d1/d2/f", &[(4, 1)]).unwrap();
+    let before = stats(&s).inodes;
+    s.apply(&Command::DeleteObject {
+        bucket: "bk1".into(),
+        key: "d1/d2/f".into(),
+        now: 4,
+    })
+    .unwrap();
+    assert_eq!(stats(&s).inodes, before - 3);
+}
+
+#[test]
+fn failed_command_changes_nothing() {
+    let (_d, s) = with_bucket();
+    put(&s, "a/x", &[(1, 10)]).unwrap();
+    let before = stats(&s);
+    // Creates directory "n" then fails on the extent check: all rolled back.
+    let bad = Command::PutObject {
+        bucket: "bk1".into(),
+        key: "n/m".into(),
+        size: 10,
+        etag: "e".into(),
+        meta: ObjectMeta::default(),
+        extents: vec![Extent {
+            offset: 0,
+            len: 10,
+            blob: blob(9),
+            blob_offset: 0,
+        }],
+        blobs: vec![],
+        now: 1,
+    };
+    assert!(s.apply(&bad).is_err());
+    let after = stats(&s);
+    assert_eq!(
+        (before.inodes, before.objects),
+        (after.inodes, after.objects)
+    );
+}
+
+#[test]
+fn multipart_concatenates_parts() {
+    let (_d, s) = with_bucket();
+    let id = "u1".to_string();
+    s.apply(&Command::CreateUpload {
+        upload_id: id.clone(),
+        bucket: "bk1".into(),
+        key: "big".into(),
+        meta: ObjectMeta::default(),
+        now: 1,
+    })
+    .unwrap();
+    let part = |n: u32, b: u8, size: u64| Command::PutPart {
+        upload_id: id.clone(),
+        part_number: n,
+        size,
+        etag: format!("p{n}"),
+        extents: vec![Extent {
+            offset: 0,
+            len: size,
+            blob: blob(b),
+            blob_offset: 0,
+        }],
+        blobs: vec![BlobWrite {
+            id: blob(b),
+            size,
+            nodes: vec![1, 2],
+        }],
+        now: 2,
+    };
+    s.apply(&part(1, 1, 6 << 20)).unwrap();
+    s.apply(&part(2, 2, 3)).unwrap();
+    s.apply(&part(3, 3, 3)).unwrap();
+    let complete = |parts: Vec<(u32, &str)>| Command::CompleteUpload {
+        upload_id: id.clone(),
+        parts: parts.into_iter().map(|(n, e)| (n, e.to_string())).collect(),
+        etag: "m-2".into(),
+        now: 3,
+    };
+    assert_eq!(
+        s.apply(&complete(vec![(2, "p2"), (1, "p1")])).unwrap_err(),
+        Error::InvalidPartOrder
+    );
+    assert!(matches!(
+        s.apply(&complete(vec![(1, "zz")])),
+        Err(Error::InvalidPart(_))
+    ));
+    assert_eq!(
+        s.apply(&complete(vec![(2, "p2"), (3, "p3")])).unwrap_err(),
+        Error::EntityTooSmall(2)
+    );
+    s.apply(&complete(vec![(1, "p1"), (3, "p3")])).unwrap();
+    let Reply::Object(o) = s
+        .query(&Query::GetObject {
+            bucket: "bk1".into(),
+            key: "big".into(),
+        })
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(o.size, (6 << 20) + 3);
+    assert_eq!(o.extents[1].offset, 6 << 20);
+    assert_eq!(o.extents[1].blob, blob(3));
+    // Part 2 was not used: its blob is now unreferenced.
+    assert_eq!(stats(&s).unreferenced_blobs, 1);
+    assert_eq!(stats(&s).uploads, 0);
+}
+
+#[test]
+fn state_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.redb");
+    {
+        let s = Store::open(&path).unwrap();
+        s.apply(&Command::CreateBucket {
+            name: "bk1".into(),
+            now: 1,
+        })
+        .unwrap();
+        put(&s, "k", &[(1, 3)]).unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    assert_eq!(keys(&s, "", "", None, 10).0, ["k"]);
+}

@@ -1,0 +1,165 @@
+//! Multipart uploads. Parts hold references to their blobs like files do;
+//! completing an upload concatenates the parts' extent maps into the object
+//! (no data is copied) and then drops the parts.
+
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+
+use super::codec::{dec, enc};
+use super::keys::validate_key;
+use super::namespace::get_bucket;
+use super::objects::{add_refs, check_tiling, put_object, release_refs};
+use super::tables::TableSet;
+use crate::api::{Extent, ObjectMeta};
+use crate::error::Error;
+
+/// Smallest part S3 accepts, except for the last part of an upload.
+pub const PART_MIN_BYTES: u64 = 5 << 20;
+/// Highest part number S3 accepts.
+pub const PART_NUMBER_MAX: u32 = 10_000;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UploadRec {
+    pub bucket: String,
+    pub key: String,
+    pub meta: ObjectMeta,
+    pub created: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PartRec {
+    pub size: u64,
+    pub etag: String,
+    pub extents: Vec<Extent>,
+    pub created: u64,
+}
+
+pub fn get_upload(t: &TableSet, upload_id: &str) -> Result<UploadRec, Error> {
+    match t.uploads.get(upload_id)? {
+        Some(v) => dec(v.value()),
+        None => Err(Error::NoSuchUpload(upload_id.to_string())),
+    }
+}
+
+pub fn create(
+    t: &mut TableSet,
+    upload_id: &str,
+    bucket: &str,
+    key: &str,
+    meta: &ObjectMeta,
+    now: u64,
+) -> Result<(), Error> {
+    validate_key(key)?;
+    get_bucket(t, bucket)?;
+    if t.uploads.get(upload_id)?.is_some() {
+        return Err(Error::Invalid(format!("upload id {upload_id} in use")));
+    }
+    let rec = UploadRec {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        meta: meta.clone(),
+        created: now,
+    };
+    t.uploads.insert(upload_id, enc(&rec).as_slice())?;
+    Ok(())
+}
+
+fn get_part(t: &TableSet, upload_id: &str, n: u32) -> Result<Option<PartRec>, Error> {
+    t.parts
+        .get((upload_id, n))?
+        .map(|v| dec(v.value()))
+        .transpose()
+}
+
+pub fn list_parts(t: &TableSet, upload_id: &str) -> Result<Vec<(u32, PartRec)>, Error> {
+    let mut out = Vec::new();
+    for entry in t.parts.range((upload_id, 0)..=(upload_id, u32::MAX))? {
+        let (k, v) = entry?;
+        out.push((k.value().1, dec(v.value())?));
+    }
+    Ok(out)
+}
+
+pub fn put_part(
+    t: &mut TableSet,
+    upload_id: &str,
+    part_number: u32,
+    size: u64,
+    etag: &str,
+    extents: &[Extent],
+    now: u64,
+) -> Result<(), Error> {
+    get_upload(t, upload_id)?;
+    if !(1..=PART_NUMBER_MAX).contains(&part_number) {
+        return Err(Error::Invalid(format!(
+            "part number {part_number} is not in 1..=10000"
+        )));
+    }
+    check_tiling(extents, size)?;
+    add_refs(t, extents)?;
+    if let Some(old) = get_part(t, upload_id, part_number)? {
+        release_refs(t, &old.extents, now)?;
+    }
+    let rec = PartRec {
+        size,
+        etag: etag.to_string(),
+        extents: extents.to_vec(),
+        created: now,
+    };
+    t.parts
+        .insert((upload_id, part_number), enc(&rec).as_slice())?;
+    Ok(())
+}
+
+fn drop_upload(t: &mut TableSet, upload_id: &str, now: u64) -> Result<(), Error> {
+    for (n, part) in list_parts(t, upload_id)? {
+        release_refs(t, &part.extents, now)?;
+        t.parts.remove((upload_id, n))?;
+    }
+    t.uploads.remove(upload_id)?;
+    Ok(())
+}
+
+pub fn complete(
+    t: &mut TableSet,
+    upload_id: &str,
+    listed: &[(u32, String)],
+    etag: &str,
+    now: u64,
+) -> Result<(), Error> {
+    let up = get_upload(t, upload_id)?;
+    if listed.is_empty() {
+        return Err(Error::Invalid(
+            "a multipart upload needs at least one part".into(),
+        ));
+    }
+    if listed.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(Error::InvalidPartOrder);
+    }
+    let mut extents = Vec::new();
+    let mut size = 0u64;
+    for (i, (n, listed_etag)) in listed.iter().enumerate() {
+        let part = get_part(t, upload_id, *n)?
+            .ok_or_else(|| Error::InvalidPart(format!("part {n} was not uploaded")))?;
+        if part.etag.trim_matches('"') != listed_etag.trim_matches('"') {
+            return Err(Error::InvalidPart(format!("part {n} has another ETag")));
+        }
+        if i + 1 < listed.len() && part.size < PART_MIN_BYTES {
+            return Err(Error::EntityTooSmall(*n));
+        }
+        for e in &part.extents {
+            extents.push(Extent {
+                offset: size + e.offset,
+                ..e.clone()
+            });
+        }
+        size += part.size;
+    }
+    put_object(t, &up.bucket, &up.key, size, etag, &up.meta, &extents, now)?;
+    drop_upload(t, upload_id, now)
+}
+
+pub fn abort(t: &mut TableSet, upload_id: &str, now: u64) -> Result<(), Error> {
+    get_upload(t, upload_id)?;
+    drop_upload(t, upload_id, now)
+}

@@ -1,0 +1,157 @@
+//! The `troika` binary: parses the command line and starts roles. All the
+//! behaviour lives in the service crates.
+
+mod admin;
+mod allinone;
+mod config;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "troika",
+    version,
+    about = "Shared storage for web clusters: S3 over one replicated namespace"
+)]
+struct Cli {
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct SecretArgs {
+    /// File holding the cluster secret (64 hex characters). The secret can
+    /// also be given directly in TROIKA_SECRET.
+    #[arg(long, env = "TROIKA_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// All in one process: a meta node, three storage nodes and a gateway,
+    /// on loopback. The default way to run Troika on one machine.
+    Server(allinone::ServerArgs),
+    /// A metadata node.
+    Meta {
+        #[arg(long, env = "TROIKA_DATA")]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:7100")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        secret: SecretArgs,
+    },
+    /// A storage node.
+    Chunk {
+        #[arg(long, env = "TROIKA_DATA")]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:7200")]
+        listen: SocketAddr,
+        /// Metadata node addresses, comma-separated.
+        #[arg(long, env = "TROIKA_META", value_delimiter = ',', required = true)]
+        meta: Vec<String>,
+        /// Failure domain: copies of a blob go to distinct zones first.
+        #[arg(long, default_value = "default")]
+        zone: String,
+        /// Address other nodes reach this one at (default: the listen address).
+        #[arg(long)]
+        advertise: Option<String>,
+        #[command(flatten)]
+        secret: SecretArgs,
+    },
+    /// A stateless S3 gateway.
+    Gateway {
+        /// Metadata node addresses, comma-separated.
+        #[arg(long, env = "TROIKA_META", value_delimiter = ',', required = true)]
+        meta: Vec<String>,
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        s3_listen: SocketAddr,
+        #[command(flatten)]
+        secret: SecretArgs,
+    },
+    /// Cluster administration.
+    Admin(admin::AdminArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TROIKA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(cli.role))
+}
+
+async fn run(role: Role) -> anyhow::Result<()> {
+    match role {
+        Role::Server(args) => allinone::run(args).await,
+        Role::Meta {
+            data,
+            listen,
+            secret,
+        } => {
+            let secret = config::load_secret(&secret)?;
+            let listener = config::bind(listen, "meta").await?;
+            metastore::server::run(
+                listener,
+                metastore::server::MetaConfig {
+                    data_dir: data,
+                    secret,
+                },
+                config::shutdown_signal(),
+            )
+            .await
+            .context("meta node")
+        }
+        Role::Chunk {
+            data,
+            listen,
+            meta,
+            zone,
+            advertise,
+            secret,
+        } => {
+            let secret = config::load_secret(&secret)?;
+            let listener = config::bind(listen, "chunk").await?;
+            chunkstore::server::run(
+                listener,
+                chunkstore::server::ChunkConfig {
+                    data_dir: data,
+                    secret,
+                    meta,
+                    zone,
+                    advertise,
+                },
+                config::shutdown_signal(),
+            )
+            .await
+            .context("storage node")
+        }
+        Role::Gateway {
+            meta,
+            s3_listen,
+            secret,
+        } => {
+            let secret = config::load_secret(&secret)?;
+            let listener = config::bind(s3_listen, "gateway").await?;
+            gateway::run(
+                listener,
+                gateway::GatewayConfig { meta, secret },
+                config::shutdown_signal(),
+            )
+            .await
+            .context("gateway")
+        }
+        Role::Admin(args) => admin::run(args).await,
+    }
+}
