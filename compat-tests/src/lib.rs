@@ -1,1 +1,380 @@
+//! A harness that runs real `troika` processes on loopback for tests: a meta
+//! node, storage nodes and gateways, each in its own directory under a temp
+//! dir, on ports the OS picks. Processes are killed (SIGKILL) on drop.
 
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long a test waits for a process to come up or become ready.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `troika` binary of this build profile, built once per test process
+/// (a no-op when it is up to date). `TROIKA_BIN` overrides it.
+pub fn troika_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(p) = std::env::var("TROIKA_BIN") {
+            return PathBuf::from(p);
+        }
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test> → target/<profile>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executable lives in target/<profile>/deps")
+            .to_path_buf();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "troika", "--bin", "troika"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd
+            .status()
+            .expect("running cargo build for the troika binary");
+        assert!(status.success(), "building the troika binary failed");
+        profile_dir.join("troika")
+    })
+    .clone()
+}
+
+/// One running `troika` process.
+pub struct Proc {
+    pub name: String,
+    pub addr: String,
+    args: Vec<String>,
+    child: Option<Child>,
+    log: PathBuf,
+    /// Whether the process prints its address as a JSON line on stdout.
+    announces: bool,
+}
+
+impl Proc {
+    /// Starts `troika <args>` and waits for it to announce its address.
+    pub fn start(name: &str, args: Vec<String>, log_dir: &Path) -> Proc {
+        let log = log_dir.join(format!("{name}.log"));
+        let mut p = Proc {
+            name: name.to_string(),
+            addr: String::new(),
+            args,
+            child: None,
+            log,
+            announces: true,
+        };
+        p.spawn();
+        p
+    }
+
+    /// Starts a process that listens on a known `addr` and prints no
+    /// address line (`troika server`); stdout goes to its log too.
+    pub fn start_at(name: &str, addr: &str, args: Vec<String>, log_dir: &Path) -> Proc {
+        let mut p = Proc {
+            name: name.to_string(),
+            addr: addr.to_string(),
+            args,
+            child: None,
+            log: log_dir.join(format!("{name}.log")),
+            announces: false,
+        };
+        p.spawn();
+        p
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("opening process log");
+        let stdout = if self.announces {
+            Stdio::piped()
+        } else {
+            Stdio::from(log.try_clone().expect("cloning log handle"))
+        };
+        let mut child = Command::new(troika_bin())
+            .args(&self.args)
+            .env(
+                "TROIKA_LOG",
+                std::env::var("TROIKA_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(log)
+            .spawn()
+            .expect("spawning troika");
+        if !self.announces {
+            self.child = Some(child);
+            return;
+        }
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reading the address line");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+            panic!(
+                "{} did not announce its address (got {line:?}); log:\n{}",
+                self.name,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            )
+        });
+        self.addr = v["listen"].as_str().expect("listen address").to_string();
+        self.child = Some(child);
+    }
+
+    /// SIGKILL, as `kill -9`.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the process again with the same arguments, on the same
+    /// address when the arguments name a fixed one.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => c.try_wait().map(|s| s.is_none()).unwrap_or(false),
+            None => false,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A whole cluster of separate processes.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub secret_file: PathBuf,
+    pub secret_hex: String,
+    pub meta: Proc,
+    pub chunks: Vec<Proc>,
+    pub gateways: Vec<Proc>,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+fn random_hex(bytes: usize) -> String {
+    (0..bytes)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+impl Cluster {
+    /// Starts a meta node, `chunks` storage nodes (each in its own zone and
+    /// on its own 127.0.0.x address) and `gateways` gateways, waits until
+    /// every gateway is ready, and creates an access key.
+    pub fn start(chunks: usize, gateways: usize) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("troika-test")
+            // TROIKA_TEST_KEEP=1 keeps data and logs for a look afterwards.
+            .disable_cleanup(std::env::var_os("TROIKA_TEST_KEEP").is_some())
+            .tempdir()
+            .expect("temp dir");
+        let secret_hex = random_hex(32);
+        let secret_file = dir.path().join("secret");
+        std::fs::write(&secret_file, &secret_hex).expect("writing secret");
+        let sf = secret_file.display().to_string();
+        let path = |p: &str| dir.path().join(p).display().to_string();
+
+        // Fixed ports, so a restarted process comes back where the others
+        // look for it.
+        let meta_port = free_port("127.0.0.10");
+        let meta = Proc::start(
+            "meta",
+            vec![
+                "meta".into(),
+                "--data".into(),
+                path("meta"),
+                "--listen".into(),
+                format!("127.0.0.10:{meta_port}"),
+                "--secret-file".into(),
+                sf.clone(),
+            ],
+            dir.path(),
+        );
+        let mut chunk_procs = Vec::new();
+        for i in 0..chunks {
+            let port = free_port(&format!("127.0.1.{}", i + 1));
+            chunk_procs.push(Proc::start(
+                &format!("chunk{i}"),
+                vec![
+                    "chunk".into(),
+                    "--data".into(),
+                    path(&format!("chunk{i}")),
+                    "--listen".into(),
+                    format!("127.0.1.{}:{port}", i + 1),
+                    "--meta".into(),
+                    meta.addr.clone(),
+                    "--zone".into(),
+                    format!("z{i}"),
+                    "--secret-file".into(),
+                    sf.clone(),
+                ],
+                dir.path(),
+            ));
+        }
+        let mut gw_procs = Vec::new();
+        for i in 0..gateways {
+            gw_procs.push(Proc::start(
+                &format!("gateway{i}"),
+                vec![
+                    "gateway".into(),
+                    "--meta".into(),
+                    meta.addr.clone(),
+                    "--s3-listen".into(),
+                    format!("127.0.2.{}:0", i + 1),
+                    "--secret-file".into(),
+                    sf.clone(),
+                ],
+                dir.path(),
+            ));
+        }
+        let mut cluster = Cluster {
+            dir,
+            secret_file,
+            secret_hex,
+            meta,
+            chunks: chunk_procs,
+            gateways: gw_procs,
+            access_key: String::new(),
+            secret_key: String::new(),
+        };
+        for g in &cluster.gateways {
+            wait_ready(&g.addr);
+        }
+        let out = cluster.admin(&["key", "create", "--name", "test"]);
+        let v: serde_json::Value = serde_json::from_str(&out).expect("key create output");
+        cluster.access_key = v["access_key"].as_str().expect("access key").into();
+        cluster.secret_key = v["secret_key"].as_str().expect("secret key").into();
+        cluster
+    }
+
+    /// Runs `troika admin --meta … <args>` and returns its stdout.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = Command::new(troika_bin())
+            .arg("admin")
+            .arg("--meta")
+            .arg(&self.meta.addr)
+            .arg("--secret-file")
+            .arg(&self.secret_file)
+            .args(args)
+            .output()
+            .expect("running troika admin");
+        assert!(
+            out.status.success(),
+            "troika admin {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    pub fn gateway_url(&self, i: usize) -> String {
+        format!("http://{}", self.gateways[i].addr)
+    }
+
+    pub fn chunk_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("chunk{i}"))
+    }
+
+    /// How many storage nodes hold a blob file named `hex`.
+    pub fn copies_on_disk(&self, hex: &str) -> usize {
+        (0..self.chunks.len())
+            .filter(|&i| {
+                self.chunk_dir(i)
+                    .join("blobs")
+                    .join(&hex[..2])
+                    .join(hex)
+                    .exists()
+            })
+            .count()
+    }
+
+    /// Waits until the metastore sees exactly `n` live storage nodes.
+    pub fn wait_live_nodes(&self, n: usize) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let out = self.admin(&["status"]);
+            let up = out.lines().filter(|l| l.contains(" up ")).count();
+            if up == n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "expected {n} live nodes:\n{out}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// A port that is free on `host` right now.
+pub fn free_port(host: &str) -> u16 {
+    let l = std::net::TcpListener::bind((host, 0)).expect("binding a probe port");
+    l.local_addr().expect("probe address").port()
+}
+
+/// Polls `GET /ready` until it answers 200.
+pub fn wait_ready(addr: &str) {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(200) = http_get(addr, "/ready").map(|(s, _)| s) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{addr} did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A minimal HTTP/1.1 GET: (status, body). `None` if nothing answered.
+pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let sock: SocketAddr = addr.parse().ok()?;
+    let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let status = resp.split_whitespace().nth(1)?.parse().ok()?;
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+impl Drop for Cluster {
+    /// A failing test shows the tail of every process's log.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let procs = std::iter::once(&self.meta)
+            .chain(&self.chunks)
+            .chain(&self.gateways);
+        for p in procs {
+            let log = p.log();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!("--- {} ({}) log tail ---", p.name, p.addr);
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}

@@ -153,14 +153,16 @@ async fn authenticate(gw: &Gateway, parts: &Parts) -> Result<AuthContext, Error>
         .map_err(|_| Error::AuthorizationMalformed("Authorization is not text".into()))?;
     let header = parse_authorization(value)?;
     let key = gw.access_key(&header.access_key).await?;
-    verify_header_auth(
+    let ctx = verify_header_auth(
         &parts.method,
         &parts.uri,
         &parts.headers,
         &header,
         &key.secret_key,
         SystemTime::now(),
-    )
+    )?;
+    tracing::debug!(method = %parts.method, path = %parts.uri.path(), payload = ?ctx.payload, "authenticated");
+    Ok(ctx)
 }
 
 async fn route(gw: &Gateway, parts: Parts, body: Body) -> Result<Response, Error> {
