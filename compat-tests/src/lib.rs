@@ -234,6 +234,8 @@ impl Cluster {
         }
         let mut gw_procs = Vec::new();
         for i in 0..gateways {
+            let host = format!("127.0.2.{}", i + 1);
+            let port = free_port(&host);
             gw_procs.push(Proc::start(
                 &format!("gateway{i}"),
                 vec![
@@ -241,7 +243,7 @@ impl Cluster {
                     "--meta".into(),
                     meta.addr.clone(),
                     "--s3-listen".into(),
-                    format!("127.0.2.{}:0", i + 1),
+                    format!("{host}:{port}"),
                     "--secret-file".into(),
                     sf.clone(),
                 ],
