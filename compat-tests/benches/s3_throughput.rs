@@ -1,0 +1,135 @@
+//! S3 throughput of `troika server` against the disk it runs on, measured
+//! in one run: `cargo bench -p compat-tests --bench s3_throughput`.
+//!
+//! Baseline: fsynced sequential writes (4 MiB, then fdatasync) and reads of
+//! a file in the same file system. Troika writes every byte three times,
+//! each fsynced, so the ceiling for PUT is a third of the baseline.
+//! Sizes: TROIKA_BENCH_MIB (default 1024) per object.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Instant;
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::*;
+
+const BLOCK: usize = 4 << 20;
+
+fn mib_per_s(bytes: usize, secs: f64) -> f64 {
+    bytes as f64 / (1 << 20) as f64 / secs
+}
+
+fn disk_baseline(dir: &std::path::Path, bytes: usize) -> (f64, f64) {
+    let path = dir.join("baseline.bin");
+    let block = data(BLOCK, 1);
+    let start = Instant::now();
+    {
+        let mut f = std::fs::File::create(&path).unwrap();
+        for _ in 0..bytes / BLOCK {
+            f.write_all(&block).unwrap();
+            f.sync_data().unwrap();
+        }
+    }
+    let write = mib_per_s(bytes, start.elapsed().as_secs_f64());
+    // Reads come from the page cache, as Troika's reads of fresh data do.
+    let start = Instant::now();
+    let mut f = std::fs::File::open(&path).unwrap();
+    let mut buf = vec![0u8; BLOCK];
+    while f.read(&mut buf).unwrap() > 0 {}
+    let read = mib_per_s(bytes, start.elapsed().as_secs_f64());
+    std::fs::remove_file(&path).unwrap();
+    (write, read)
+}
+
+fn main() {
+    let mib: usize = std::env::var("TROIKA_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let bytes = mib << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (disk_w, disk_r) = disk_baseline(dir.path(), bytes);
+    println!("baseline: disk fsynced write {disk_w:.0} MiB/s (ceiling for 3 copies: {:.0}), read {disk_r:.0} MiB/s", disk_w / 3.0);
+
+    let port = free_port("127.0.0.1");
+    let addr = format!("127.0.0.1:{port}");
+    let data_dir = dir.path().join("data");
+    let _server = Proc::start_at(
+        "server",
+        &addr,
+        vec![
+            "server".into(),
+            "--data".into(),
+            data_dir.display().to_string(),
+            "--s3-listen".into(),
+            addr.clone(),
+        ],
+        dir.path(),
+    );
+    wait_ready(&addr);
+    let info: serde_json::Value = loop {
+        if let Ok(t) = std::fs::read_to_string(data_dir.join("cluster.json")) {
+            break serde_json::from_str(&t).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s3 = s3(
+            &format!("http://{addr}"),
+            info["access_key"].as_str().unwrap(),
+            info["secret_key"].as_str().unwrap(),
+        );
+        s3.create_bucket().bucket("bench").send().await.unwrap();
+        let body = bytes::Bytes::from(data(bytes, 7));
+
+        let start = Instant::now();
+        s3.put_object()
+            .bucket("bench")
+            .key("one")
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .unwrap();
+        let put = mib_per_s(bytes, start.elapsed().as_secs_f64());
+
+        let start = Instant::now();
+        let got = s3.get_object().bucket("bench").key("one").send().await.unwrap();
+        let mut stream = got.body;
+        let mut n = 0;
+        while let Some(chunk) = stream.try_next().await.unwrap() {
+            n += chunk.len();
+        }
+        assert_eq!(n, bytes);
+        let get = mib_per_s(bytes, start.elapsed().as_secs_f64());
+
+        // 8 clients at once, each with an eighth of the bytes.
+        let each = bytes / 8;
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let s3 = s3.clone();
+            let body = body.slice(i * each..(i + 1) * each);
+            tasks.push(tokio::spawn(async move {
+                s3.put_object()
+                    .bucket("bench")
+                    .key(format!("par/{i}"))
+                    .body(ByteStream::from(body))
+                    .send()
+                    .await
+                    .unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let put8 = mib_per_s(each * 8, start.elapsed().as_secs_f64());
+
+        println!("troika server, {mib} MiB object:");
+        println!("  PUT x1  {put:7.0} MiB/s  = {:.0}% of disk/3", 100.0 * put / (disk_w / 3.0));
+        println!("  PUT x8  {put8:7.0} MiB/s  = {:.0}% of disk/3", 100.0 * put8 / (disk_w / 3.0));
+        println!("  GET x1  {get:7.0} MiB/s  = {:.0}% of disk read", 100.0 * get / disk_r);
+    });
+}
