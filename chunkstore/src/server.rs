@@ -172,8 +172,8 @@ async fn ready(State(s): State<Arc<Shared>>) -> Response {
     })
 }
 
-fn parse_id(text: &str) -> Result<BlobId, Response> {
-    BlobId::from_hex(text).ok_or_else(|| (StatusCode::BAD_REQUEST, "bad blob id").into_response())
+fn bad_id() -> Response {
+    (StatusCode::BAD_REQUEST, "a blob id is 64 hex characters").into_response()
 }
 
 fn error_response(e: Error) -> Response {
@@ -194,9 +194,8 @@ async fn put_blob(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = BlobId::from_hex(&id) else {
+        return bad_id();
     };
     // The signed body digest must be the blob's name; `put` then checks the
     // body against it.
@@ -226,9 +225,8 @@ async fn get_blob(
     UrlPath(id): UrlPath<String>,
     Query(q): Query<RangeQuery>,
 ) -> Response {
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = BlobId::from_hex(&id) else {
+        return bad_id();
     };
     match blocking(move || s.store.get(&id, q.offset.unwrap_or(0), q.len)).await {
         Ok(data) => Bytes::from(data).into_response(),
@@ -242,9 +240,8 @@ async fn get_blob(
 }
 
 async fn head_blob(State(s): State<Arc<Shared>>, UrlPath(id): UrlPath<String>) -> Response {
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = BlobId::from_hex(&id) else {
+        return bad_id();
     };
     match blocking(move || s.store.len(&id)).await {
         Ok(len) => ([(http::header::CONTENT_LENGTH, len.to_string())], ()).into_response(),
@@ -253,9 +250,8 @@ async fn head_blob(State(s): State<Arc<Shared>>, UrlPath(id): UrlPath<String>) -
 }
 
 async fn delete_blob(State(s): State<Arc<Shared>>, UrlPath(id): UrlPath<String>) -> Response {
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = BlobId::from_hex(&id) else {
+        return bad_id();
     };
     match blocking(move || s.store.delete(&id)).await {
         Ok(()) => StatusCode::OK.into_response(),

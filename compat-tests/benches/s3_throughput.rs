@@ -21,7 +21,7 @@ fn mib_per_s(bytes: usize, secs: f64) -> f64 {
     bytes as f64 / (1 << 20) as f64 / secs
 }
 
-fn disk_baseline(dir: &std::path::Path, bytes: usize) -> (f64, f64) {
+fn disk_baseline(dir: &std::path::Path, bytes: usize) -> (f64, f64, f64) {
     let path = dir.join("baseline.bin");
     let block = data(BLOCK, 1);
     let start = Instant::now();
@@ -33,6 +33,31 @@ fn disk_baseline(dir: &std::path::Path, bytes: usize) -> (f64, f64) {
         }
     }
     let write = mib_per_s(bytes, start.elapsed().as_secs_f64());
+    std::fs::remove_file(&path).unwrap();
+    // The same with 3 writers at once, as three storage nodes on one disk.
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for w in 0..3 {
+            let path = dir.join(format!("baseline{w}.bin"));
+            let block = &block;
+            s.spawn(move || {
+                let mut f = std::fs::File::create(&path).unwrap();
+                for _ in 0..bytes / BLOCK / 3 {
+                    f.write_all(block).unwrap();
+                    f.sync_data().unwrap();
+                }
+                std::fs::remove_file(&path).unwrap();
+            });
+        }
+    });
+    let write3 = mib_per_s(bytes / BLOCK / 3 * 3 * BLOCK, start.elapsed().as_secs_f64());
+    {
+        let mut f = std::fs::File::create(&path).unwrap();
+        for _ in 0..bytes / BLOCK {
+            f.write_all(&block).unwrap();
+        }
+        f.sync_all().unwrap();
+    }
     // Reads come from the page cache, as Troika's reads of fresh data do.
     let start = Instant::now();
     let mut f = std::fs::File::open(&path).unwrap();
@@ -40,7 +65,18 @@ fn disk_baseline(dir: &std::path::Path, bytes: usize) -> (f64, f64) {
     while f.read(&mut buf).unwrap() > 0 {}
     let read = mib_per_s(bytes, start.elapsed().as_secs_f64());
     std::fs::remove_file(&path).unwrap();
-    (write, read)
+    (write, write3, read)
+}
+
+/// VmHWM: the most resident memory the process has had.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb / 1024)
+        .unwrap_or(0)
 }
 
 fn main() {
@@ -50,13 +86,17 @@ fn main() {
         .unwrap_or(1024);
     let bytes = mib << 20;
     let dir = tempfile::tempdir().unwrap();
-    let (disk_w, disk_r) = disk_baseline(dir.path(), bytes);
-    println!("baseline: disk fsynced write {disk_w:.0} MiB/s (ceiling for 3 copies: {:.0}), read {disk_r:.0} MiB/s", disk_w / 3.0);
+    let (disk_w, disk_w3, disk_r) = disk_baseline(dir.path(), bytes);
+    println!(
+        "baseline: disk fsynced sequential write {disk_w:.0} MiB/s (/3 = {:.0}), 3 writers at once {disk_w3:.0} MiB/s (/3 = {:.0}), read {disk_r:.0} MiB/s",
+        disk_w / 3.0,
+        disk_w3 / 3.0
+    );
 
     let port = free_port("127.0.0.1");
     let addr = format!("127.0.0.1:{port}");
     let data_dir = dir.path().join("data");
-    let _server = Proc::start_at(
+    let server = Proc::start_at(
         "server",
         &addr,
         vec![
@@ -105,6 +145,8 @@ fn main() {
         assert_eq!(n, bytes);
         let get = mib_per_s(bytes, start.elapsed().as_secs_f64());
 
+        let rss_single = peak_rss_mib(server.pid().unwrap());
+
         // 8 clients at once, each with an eighth of the bytes.
         let each = bytes / 8;
         let start = Instant::now();
@@ -129,7 +171,15 @@ fn main() {
 
         println!("troika server, {mib} MiB object:");
         println!("  PUT x1  {put:7.0} MiB/s  = {:.0}% of disk/3", 100.0 * put / (disk_w / 3.0));
-        println!("  PUT x8  {put8:7.0} MiB/s  = {:.0}% of disk/3", 100.0 * put8 / (disk_w / 3.0));
+        println!(
+            "  PUT x8  {put8:7.0} MiB/s  = {:.0}% of disk/3, {:.0}% of (3 writers)/3",
+            100.0 * put8 / (disk_w / 3.0),
+            100.0 * put8 / (disk_w3 / 3.0)
+        );
         println!("  GET x1  {get:7.0} MiB/s  = {:.0}% of disk read", 100.0 * get / disk_r);
+        println!(
+            "  peak resident memory of the server process (gateway + meta + 3 storage nodes): {rss_single} MiB after one client, {} MiB after 8",
+            peak_rss_mib(server.pid().unwrap())
+        );
     });
 }

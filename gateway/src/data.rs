@@ -150,10 +150,7 @@ impl DataPlane {
         let id = tokio::task::spawn_blocking(move || BlobId::of(&hashed))
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
-        if self.cluster.alive_count() < MIN_COPIES {
-            // A fresh gateway may not have its node list yet.
-            let _ = self.cluster.refresh(&self.meta).await;
-        }
+        self.ensure_nodes().await;
         let candidates = place(&self.cluster.nodes(), GOAL_COPIES, &mut rand::thread_rng());
         if candidates.len() < MIN_COPIES {
             return Err(Error::InsufficientNodes {
@@ -199,13 +196,22 @@ impl DataPlane {
         })
     }
 
+    /// A fresh gateway may not have its node list yet: fetch it now rather
+    /// than fail the first requests.
+    async fn ensure_nodes(&self) {
+        if self.cluster.alive_count() < MIN_COPIES {
+            let _ = self.cluster.refresh(&self.meta).await;
+        }
+    }
+
     /// The bytes `[start, end)` of an object, as a stream.
-    pub fn read(
+    pub async fn read(
         &self,
         info: &ObjectInfo,
         start: u64,
         end: u64,
     ) -> impl Stream<Item = Result<Bytes, Error>> + Send + 'static {
+        self.ensure_nodes().await;
         let addrs = self.cluster.addrs();
         let alive: std::collections::HashSet<NodeId> = self
             .cluster

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use troika_rpc::client::{require_cluster_auth, verify_body};
@@ -89,18 +89,19 @@ fn error_response(e: Error) -> Response {
     (e.status(), Json(e)).into_response()
 }
 
-fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Response> {
+fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Error> {
     if !verify_body(headers, body) {
-        return Err((StatusCode::BAD_REQUEST, "body digest mismatch").into_response());
+        return Err(Error::Invalid(
+            "body does not match its signed digest".into(),
+        ));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| error_response(Error::Invalid(format!("malformed request: {e}"))))
+    serde_json::from_slice(body).map_err(|e| Error::Invalid(format!("malformed request: {e}")))
 }
 
 async fn command(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let cmd: Command = match parse(&headers, &body) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(e) => return error_response(e),
     };
     let result = tokio::task::spawn_blocking(move || s.store.apply(&cmd)).await;
     match result {
@@ -113,7 +114,7 @@ async fn command(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
 async fn query(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let q: Query = match parse(&headers, &body) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(e) => return error_response(e),
     };
     let s2 = s.clone();
     let result = tokio::task::spawn_blocking(move || s2.store.query(&q)).await;
@@ -139,7 +140,7 @@ async fn query(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
 async fn heartbeat(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let hb: Heartbeat = match parse(&headers, &body) {
         Ok(h) => h,
-        Err(r) => return r,
+        Err(e) => return error_response(e),
     };
     s.liveness
         .lock()

@@ -241,7 +241,7 @@ pub async fn get(gw: &Gateway, req: &S3Request, head_only: bool) -> Result<Respo
     let body = if head_only {
         Body::empty()
     } else {
-        Body::from_stream(gw.data.read(&info, start, end))
+        Body::from_stream(gw.data.read(&info, start, end).await)
     };
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
