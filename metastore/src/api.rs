@@ -157,6 +157,21 @@ pub enum Command {
     },
 }
 
+/// A command as it travels through the Raft log: the client's id and
+/// sequence number make a retried command apply once.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Request {
+    pub client: u64,
+    pub seq: u64,
+    /// The proposer's clock (ns), used to expire old deduplication entries
+    /// deterministically.
+    pub now: u64,
+    pub cmd: Command,
+}
+
+/// What applying a [`Request`] produced.
+pub type Response = Result<Reply, crate::error::Error>;
+
 /// Read-only requests.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "q", rename_all = "snake_case")]
@@ -302,6 +317,22 @@ pub struct Stats {
     pub blob_bytes: u64,
     pub unreferenced_blobs: u64,
     pub uploads: u64,
+}
+
+/// A meta node's view of the Raft group, for `troika admin status`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RaftStatus {
+    pub id: u64,
+    /// `leader`, `follower`, `candidate` or `learner`.
+    pub state: String,
+    pub leader: Option<u64>,
+    pub leader_addr: Option<String>,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub commit_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    pub voters: Vec<u64>,
+    pub members: BTreeMap<u64, String>,
 }
 
 /// A storage node's periodic report. Kept in memory by the meta node (not

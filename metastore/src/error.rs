@@ -32,6 +32,9 @@ pub enum Error {
     KeyConflict(String),
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// This meta node is not the leader; the leader's address if known.
+    #[error("not the metadata leader (leader: {0:?})")]
+    NotLeader(Option<String>),
     #[error("metadata store unavailable: {0}")]
     Unavailable(String),
     #[error("metadata store failure: {0}")]
@@ -56,6 +59,7 @@ impl Error {
             | Error::EntityTooSmall(_)
             | Error::InvalidKey(_)
             | Error::Invalid(_) => S::BAD_REQUEST,
+            Error::NotLeader(_) => S::MISDIRECTED_REQUEST,
             Error::Unavailable(_) => S::SERVICE_UNAVAILABLE,
             Error::Internal(_) => S::INTERNAL_SERVER_ERROR,
         }
@@ -63,7 +67,7 @@ impl Error {
 
     /// Whether retrying the same request later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Unavailable(_))
+        matches!(self, Error::Unavailable(_) | Error::NotLeader(_))
     }
 }
 

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod client;
 pub mod error;
+pub mod raft;
 pub mod server;
 pub mod state;
 pub mod store;

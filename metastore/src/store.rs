@@ -4,6 +4,7 @@
 //! transaction has committed with `Durability::Immediate`, i.e. after fsync.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use redb::{Database, Durability};
 
@@ -12,7 +13,7 @@ use crate::error::Error;
 use crate::state;
 
 pub struct Store {
-    db: Database,
+    db: Arc<Database>,
 }
 
 impl Store {
@@ -22,7 +23,13 @@ impl Store {
         let txn = db.begin_write()?;
         state::create_all(&txn)?;
         txn.commit()?;
-        Ok(Self { db })
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// A store over a database shared with the Raft state machine (reads
+    /// only: writes go through the log).
+    pub fn from_db(db: Arc<Database>) -> Self {
+        Self { db }
     }
 
     /// Applies one command in one durable transaction. Blocking: call from

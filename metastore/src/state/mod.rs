@@ -10,7 +10,7 @@ mod keys;
 mod namespace;
 mod objects;
 mod query;
-mod tables;
+pub mod tables;
 mod uploads;
 
 pub use keys::validate_key;

@@ -1,0 +1,236 @@
+//! The Raft log and vote in redb.
+//!
+//! Architecture invariant: an append, a vote, a truncation or a purge is
+//! committed with `Durability::Immediate` (fsynced) before it returns, and
+//! `LogFlushed` is signalled only after that commit. The state machine's
+//! non-durable commits ride along with these durable ones.
+
+use std::fmt::Debug;
+use std::ops::RangeBounds;
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{ErrorSubject, ErrorVerb, LogId, LogState, RaftLogReader, Vote};
+use redb::{Database, Durability, ReadableTable, TableDefinition};
+
+use super::{blocking, io_error, NodeId, StorageError, TypeConfig};
+
+/// log index → entry (JSON).
+pub const RAFT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
+/// `vote`, `last_purged`, `committed` → JSON.
+pub const RAFT_META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
+
+type Entry = openraft::Entry<TypeConfig>;
+
+#[derive(Clone)]
+pub struct LogStore {
+    db: Arc<Database>,
+}
+
+fn err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
+    io_error(ErrorSubject::Logs, verb, e)
+}
+
+impl LogStore {
+    pub fn new(db: Arc<Database>) -> Result<Self, StorageError> {
+        let txn = db.begin_write().map_err(|e| err(ErrorVerb::Write, e))?;
+        txn.open_table(RAFT_LOG)
+            .map_err(|e| err(ErrorVerb::Write, e))?;
+        txn.open_table(RAFT_META)
+            .map_err(|e| err(ErrorVerb::Write, e))?;
+        txn.commit().map_err(|e| err(ErrorVerb::Write, e))?;
+        Ok(Self { db })
+    }
+
+    fn read_meta<T: serde::de::DeserializeOwned>(
+        db: &Database,
+        key: &str,
+    ) -> Result<Option<T>, StorageError> {
+        let txn = db.begin_read().map_err(|e| err(ErrorVerb::Read, e))?;
+        let t = txn
+            .open_table(RAFT_META)
+            .map_err(|e| err(ErrorVerb::Read, e))?;
+        match t.get(key).map_err(|e| err(ErrorVerb::Read, e))? {
+            Some(v) => serde_json::from_slice(v.value())
+                .map(Some)
+                .map_err(|e| err(ErrorVerb::Read, e)),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs `f` in one durable write transaction.
+    async fn write(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<(), StorageError> + Send + 'static,
+    ) -> Result<(), StorageError> {
+        let db = self.db.clone();
+        blocking(move || {
+            let mut txn = db.begin_write().map_err(|e| err(ErrorVerb::Write, e))?;
+            txn.set_durability(Durability::Immediate);
+            f(&txn)?;
+            txn.commit().map_err(|e| err(ErrorVerb::Write, e))
+        })
+        .await
+    }
+
+    fn put_meta(
+        txn: &redb::WriteTransaction,
+        key: &str,
+        value: &impl serde::Serialize,
+    ) -> Result<(), StorageError> {
+        let mut t = txn
+            .open_table(RAFT_META)
+            .map_err(|e| err(ErrorVerb::Write, e))?;
+        let bytes = serde_json::to_vec(value).map_err(|e| err(ErrorVerb::Write, e))?;
+        t.insert(key, bytes.as_slice())
+            .map_err(|e| err(ErrorVerb::Write, e))?;
+        Ok(())
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let db = self.db.clone();
+        let start = range.start_bound().cloned();
+        let end = range.end_bound().cloned();
+        blocking(move || {
+            let txn = db.begin_read().map_err(|e| err(ErrorVerb::Read, e))?;
+            let t = txn
+                .open_table(RAFT_LOG)
+                .map_err(|e| err(ErrorVerb::Read, e))?;
+            let mut out = Vec::new();
+            for item in t
+                .range::<u64>((start, end))
+                .map_err(|e| err(ErrorVerb::Read, e))?
+            {
+                let (_, v) = item.map_err(|e| err(ErrorVerb::Read, e))?;
+                out.push(serde_json::from_slice(v.value()).map_err(|e| err(ErrorVerb::Read, e))?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let db = self.db.clone();
+        blocking(move || {
+            let last_purged: Option<LogId<NodeId>> = Self::read_meta(&db, "last_purged")?;
+            let txn = db.begin_read().map_err(|e| err(ErrorVerb::Read, e))?;
+            let t = txn
+                .open_table(RAFT_LOG)
+                .map_err(|e| err(ErrorVerb::Read, e))?;
+            let last = match t.last().map_err(|e| err(ErrorVerb::Read, e))? {
+                Some((_, v)) => {
+                    let e: Entry =
+                        serde_json::from_slice(v.value()).map_err(|e| err(ErrorVerb::Read, e))?;
+                    Some(e.log_id)
+                }
+                None => last_purged,
+            };
+            Ok(LogState {
+                last_purged_log_id: last_purged,
+                last_log_id: last,
+            })
+        })
+        .await
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
+        let vote = *vote;
+        self.write(move |txn| Self::put_meta(txn, "vote", &vote))
+            .await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
+        let db = self.db.clone();
+        blocking(move || Self::read_meta(&db, "vote")).await
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<NodeId>>,
+    ) -> Result<(), StorageError> {
+        self.write(move |txn| Self::put_meta(txn, "committed", &committed))
+            .await
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError> {
+        let db = self.db.clone();
+        blocking(move || Ok(Self::read_meta::<Option<LogId<NodeId>>>(&db, "committed")?.flatten()))
+            .await
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let entries: Vec<(u64, Vec<u8>)> = entries
+            .into_iter()
+            .map(|e| {
+                Ok((
+                    e.log_id.index,
+                    serde_json::to_vec(&e).map_err(|e| err(ErrorVerb::Write, e))?,
+                ))
+            })
+            .collect::<Result<_, StorageError>>()?;
+        let result = self
+            .write(move |txn| {
+                let mut t = txn
+                    .open_table(RAFT_LOG)
+                    .map_err(|e| err(ErrorVerb::Write, e))?;
+                for (i, bytes) in &entries {
+                    t.insert(*i, bytes.as_slice())
+                        .map_err(|e| err(ErrorVerb::Write, e))?;
+                }
+                Ok(())
+            })
+            .await;
+        // Only now, after the fsync, is the append acknowledged.
+        match &result {
+            Ok(()) => callback.log_io_completed(Ok(())),
+            Err(e) => callback.log_io_completed(Err(std::io::Error::other(e.to_string()))),
+        }
+        result
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError> {
+        self.write(move |txn| {
+            let mut t = txn
+                .open_table(RAFT_LOG)
+                .map_err(|e| err(ErrorVerb::Delete, e))?;
+            t.retain_in::<u64, _>(log_id.index.., |_, _| false)
+                .map_err(|e| err(ErrorVerb::Delete, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError> {
+        self.write(move |txn| {
+            Self::put_meta(txn, "last_purged", &log_id)?;
+            let mut t = txn
+                .open_table(RAFT_LOG)
+                .map_err(|e| err(ErrorVerb::Delete, e))?;
+            t.retain_in::<u64, _>(..=log_id.index, |_, _| false)
+                .map_err(|e| err(ErrorVerb::Delete, e))?;
+            Ok(())
+        })
+        .await
+    }
+}

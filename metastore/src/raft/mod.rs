@@ -1,0 +1,152 @@
+//! Replication of the metadata state machine with openraft.
+//!
+//! Log, vote and state machine live in the one redb database of a meta node:
+//! - [`log_store`]: the Raft log and vote, each append committed with
+//!   immediate durability before openraft is told it is flushed.
+//! - [`state_machine`]: applies committed [`Request`]s through
+//!   [`crate::state::apply`], with deduplication of retried requests, and
+//!   builds and installs snapshots (streamed through files).
+//! - [`network`]: the Raft RPCs over the cluster's signed HTTP/2.
+
+pub mod log_store;
+pub mod network;
+pub mod state_machine;
+
+use crate::api::{Request, Response};
+
+openraft::declare_raft_types!(
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = tokio::fs::File,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type NodeId = u64;
+pub type StorageError = openraft::StorageError<NodeId>;
+
+/// Runs blocking redb work off the async threads, mapping a panic or
+/// cancellation of the worker into a storage error.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(io_error(
+            openraft::ErrorSubject::Store,
+            openraft::ErrorVerb::Write,
+            e,
+        )),
+    }
+}
+
+pub(crate) fn io_error(
+    subject: openraft::ErrorSubject<NodeId>,
+    verb: openraft::ErrorVerb,
+    e: impl std::fmt::Display,
+) -> StorageError {
+    StorageError::from_io_error(subject, verb, std::io::Error::other(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::storage::RaftStateMachine;
+    use openraft::testing::{StoreBuilder, Suite};
+    use openraft::{EntryPayload, LogId, RaftSnapshotBuilder};
+
+    use super::log_store::LogStore;
+    use super::state_machine::{open_db, StateMachine};
+    use super::*;
+    use crate::api::{Command, Reply};
+
+    struct Builder;
+
+    impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Builder {
+        async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let db = open_db(&dir.path().join("meta.redb"))?;
+            let log = LogStore::new(db.clone())?;
+            let sm = StateMachine::new(db, dir.path().join("snapshots"))?;
+            Ok((dir, log, sm))
+        }
+    }
+
+    /// openraft's own conformance suite for log stores and state machines.
+    #[test]
+    fn openraft_storage_suite() -> Result<(), StorageError> {
+        Suite::test_all(Builder)
+    }
+
+    fn entry(index: u64, client: u64, seq: u64, cmd: Command) -> openraft::Entry<TypeConfig> {
+        openraft::Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(Request {
+                client,
+                seq,
+                now: 1,
+                cmd,
+            }),
+        }
+    }
+
+    fn bucket(name: &str) -> Command {
+        Command::CreateBucket {
+            name: name.into(),
+            now: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn retried_request_applies_once() {
+        let (_dir, _log, mut sm) = Builder.build().await.unwrap();
+        let r = sm
+            .apply(vec![
+                entry(1, 7, 1, bucket("bk1")),
+                entry(2, 7, 1, bucket("bk1")),
+            ])
+            .await
+            .unwrap();
+        // The retry gets the first outcome, not BucketExists.
+        assert!(matches!(r[0], Ok(Reply::Done)));
+        assert!(matches!(r[1], Ok(Reply::Done)));
+        let r = sm.apply(vec![entry(3, 7, 2, bucket("bk1"))]).await.unwrap();
+        assert!(matches!(r[0], Err(crate::Error::BucketExists(_))));
+        let (applied, _) = sm.applied_state().await.unwrap();
+        assert_eq!(applied.map(|l| l.index), Some(3));
+    }
+
+    #[tokio::test]
+    async fn snapshot_installs_on_another_node() {
+        let (_d1, _l1, mut a) = Builder.build().await.unwrap();
+        let (_d2, _l2, mut b) = Builder.build().await.unwrap();
+        let entries: Vec<_> = (1..=50)
+            .map(|i| entry(i, 1, i, bucket(&format!("bucket-{i:03}"))))
+            .collect();
+        a.apply(entries).await.unwrap();
+        let snap = a.build_snapshot().await.unwrap();
+        assert_eq!(snap.meta.last_log_id.map(|l| l.index), Some(50));
+        // Stream the snapshot file into the receiver, as the network does.
+        let mut src = snap.snapshot;
+        let mut dst = b.begin_receiving_snapshot().await.unwrap();
+        tokio::io::copy(&mut src, &mut *dst).await.unwrap();
+        b.install_snapshot(&snap.meta, dst).await.unwrap();
+        let (applied, _) = b.applied_state().await.unwrap();
+        assert_eq!(applied.map(|l| l.index), Some(50));
+        let store_b = crate::store::Store::from_db(b.db().clone());
+        match store_b.query(&crate::api::Query::ListBuckets).unwrap() {
+            Reply::Buckets(list) => assert_eq!(list.len(), 50),
+            r => panic!("{r:?}"),
+        }
+        // The retry table travelled too.
+        let r = b
+            .apply(vec![entry(51, 1, 50, bucket("bucket-050"))])
+            .await
+            .unwrap();
+        assert!(matches!(r[0], Ok(Reply::Done)));
+        assert!(b.get_current_snapshot().await.unwrap().is_some());
+    }
+}

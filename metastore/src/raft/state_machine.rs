@@ -1,0 +1,532 @@
+//! The replicated state machine: committed requests applied to the redb
+//! tables through [`crate::state::apply`], and snapshots of those tables.
+//!
+//! Each applied entry is its own redb transaction committed without fsync:
+//! a crash loses at most a suffix of applied entries, which openraft applies
+//! again from the (durable) log, because `last_applied` is stored in the
+//! same transaction as the changes it covers. Snapshots and installs are
+//! committed durably before the log below them may be purged.
+//!
+//! Snapshot file: one JSON line with the [`SnapshotMeta`], then one JSON
+//! [`Row`] per table entry. Built and installed by streaming, never held
+//! whole in memory.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    EntryPayload, ErrorSubject, ErrorVerb, LogId, RaftSnapshotBuilder, SnapshotMeta,
+    StoredMembership,
+};
+use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::{blocking, io_error, NodeId, StorageError, TypeConfig};
+use crate::api::{Reply, Request, Response};
+use crate::state::{self, tables::*};
+
+/// `last_applied`, `membership` → JSON.
+pub const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
+/// (client, seq) → (proposer time, response JSON): replies to requests
+/// already applied, so a retried request is answered, not applied again.
+pub const APPLIED: TableDefinition<(u64, u64), (u64, &[u8])> =
+    TableDefinition::new("applied_requests");
+/// (proposer time, client, seq): the same, in time order, for expiry.
+pub const APPLIED_BY_TIME: TableDefinition<(u64, u64, u64), ()> =
+    TableDefinition::new("applied_requests_by_time");
+/// How long a request's reply is kept for deduplication.
+pub const DEDUP_WINDOW_NS: u64 = 10 * 60 * 1_000_000_000;
+
+const CURRENT_SNAPSHOT: &str = "current.snap";
+
+type Entry = openraft::Entry<TypeConfig>;
+type Membership = StoredMembership<NodeId, openraft::BasicNode>;
+type Meta = SnapshotMeta<NodeId, openraft::BasicNode>;
+
+/// One table entry in a snapshot. Values are the tables' JSON records.
+#[derive(Serialize, Deserialize)]
+enum Row {
+    Inode(u64, String),
+    Dirent(u64, String, u64),
+    Extent(u64, u64, String),
+    Blob(String, String),
+    Unreferenced(String, u64),
+    Object(u64, String, u64),
+    Bucket(String, String),
+    Key(String, String),
+    Node(u64, String),
+    Upload(String, String),
+    Part(String, u32, String),
+    Counter(String, u64),
+    Applied(u64, u64, u64, String),
+}
+
+fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
+    io_error(ErrorSubject::StateMachine, verb, e)
+}
+
+fn snap_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
+    io_error(ErrorSubject::Snapshot(None), verb, e)
+}
+
+fn text(bytes: &[u8]) -> String {
+    // Table values are JSON, hence UTF-8.
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[derive(Clone)]
+pub struct StateMachine {
+    db: Arc<Database>,
+    snapshot_dir: PathBuf,
+    /// The file a snapshot from the leader is being received into.
+    receiving: Arc<std::sync::Mutex<Option<PathBuf>>>,
+}
+
+impl StateMachine {
+    pub fn new(db: Arc<Database>, snapshot_dir: PathBuf) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(&snapshot_dir).map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        for entry in std::fs::read_dir(&snapshot_dir).map_err(|e| snap_err(ErrorVerb::Read, e))? {
+            let path = entry.map_err(|e| snap_err(ErrorVerb::Read, e))?.path();
+            if path.file_name().is_some_and(|n| n != CURRENT_SNAPSHOT) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        let txn = db.begin_write().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        state::create_all(&txn).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        txn.open_table(SM_META)
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        txn.open_table(APPLIED)
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        txn.open_table(APPLIED_BY_TIME)
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        txn.commit().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        Ok(Self {
+            db,
+            snapshot_dir,
+            receiving: Default::default(),
+        })
+    }
+
+    pub fn db(&self) -> &Arc<Database> {
+        &self.db
+    }
+
+    fn read_meta<T: serde::de::DeserializeOwned>(
+        db: &Database,
+        key: &str,
+    ) -> Result<Option<T>, StorageError> {
+        let txn = db.begin_read().map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        let t = txn
+            .open_table(SM_META)
+            .map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        match t.get(key).map_err(|e| sm_err(ErrorVerb::Read, e))? {
+            Some(v) => serde_json::from_slice(v.value())
+                .map(Some)
+                .map_err(|e| sm_err(ErrorVerb::Read, e)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_meta(
+        txn: &WriteTransaction,
+        key: &str,
+        value: &impl Serialize,
+    ) -> Result<(), StorageError> {
+        let mut t = txn
+            .open_table(SM_META)
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        let bytes = serde_json::to_vec(value).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        t.insert(key, bytes.as_slice())
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        Ok(())
+    }
+
+    /// Applies one entry in its own transaction; returns its response.
+    fn apply_one(db: &Database, entry: &Entry) -> Result<Response, StorageError> {
+        let begin = || -> Result<WriteTransaction, StorageError> {
+            let mut txn = db.begin_write().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            txn.set_durability(Durability::None);
+            Ok(txn)
+        };
+        let mut txn = begin()?;
+        let response: Response = match &entry.payload {
+            EntryPayload::Blank => Ok(Reply::Done),
+            EntryPayload::Membership(m) => {
+                Self::put_meta(
+                    &txn,
+                    "membership",
+                    &Membership::new(Some(entry.log_id), m.clone()),
+                )?;
+                Ok(Reply::Done)
+            }
+            EntryPayload::Normal(req) => {
+                if let Some(done) = Self::already_applied(&txn, req)? {
+                    done
+                } else {
+                    let result = state::apply(&txn, &req.cmd);
+                    if result.is_err() {
+                        // A failed command changes nothing: start over with
+                        // only the bookkeeping below.
+                        txn.abort().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+                        txn = begin()?;
+                    }
+                    Self::remember(&txn, req, &result)?;
+                    result
+                }
+            }
+        };
+        Self::put_meta(&txn, "last_applied", &entry.log_id)?;
+        txn.commit().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        Ok(response)
+    }
+
+    fn already_applied(
+        txn: &WriteTransaction,
+        req: &Request,
+    ) -> Result<Option<Response>, StorageError> {
+        let t = txn
+            .open_table(APPLIED)
+            .map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        let found = t
+            .get((req.client, req.seq))
+            .map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        match found {
+            Some(v) => {
+                let (_, bytes) = v.value();
+                Ok(Some(
+                    serde_json::from_slice(bytes).map_err(|e| sm_err(ErrorVerb::Read, e))?,
+                ))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn remember(
+        txn: &WriteTransaction,
+        req: &Request,
+        result: &Response,
+    ) -> Result<(), StorageError> {
+        let bytes = serde_json::to_vec(result).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        let mut t = txn
+            .open_table(APPLIED)
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        let mut by_time = txn
+            .open_table(APPLIED_BY_TIME)
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        t.insert((req.client, req.seq), (req.now, bytes.as_slice()))
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        by_time
+            .insert((req.now, req.client, req.seq), ())
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        // Expire old replies, by the proposer's clock: deterministic.
+        let cutoff = req.now.saturating_sub(DEDUP_WINDOW_NS);
+        let old: Vec<(u64, u64, u64)> = by_time
+            .range((0, 0, 0)..(cutoff, 0, 0))
+            .map_err(|e| sm_err(ErrorVerb::Read, e))?
+            .take(64)
+            .map(|r| r.map(|(k, _)| k.value()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        for (time, client, seq) in old {
+            by_time
+                .remove((time, client, seq))
+                .map_err(|e| sm_err(ErrorVerb::Delete, e))?;
+            t.remove((client, seq))
+                .map_err(|e| sm_err(ErrorVerb::Delete, e))?;
+        }
+        Ok(())
+    }
+
+    fn current_path(&self) -> PathBuf {
+        self.snapshot_dir.join(CURRENT_SNAPSHOT)
+    }
+
+    /// Writes every table to a new snapshot file, then makes it current.
+    fn build(db: &Database, dir: &Path) -> Result<Meta, StorageError> {
+        let txn = db.begin_read().map_err(|e| snap_err(ErrorVerb::Read, e))?;
+        let read_meta = |key: &str| -> Result<Option<Vec<u8>>, StorageError> {
+            let t = txn
+                .open_table(SM_META)
+                .map_err(|e| snap_err(ErrorVerb::Read, e))?;
+            Ok(t.get(key)
+                .map_err(|e| snap_err(ErrorVerb::Read, e))?
+                .map(|v| v.value().to_vec()))
+        };
+        let last_applied: Option<LogId<NodeId>> = match read_meta("last_applied")? {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| snap_err(ErrorVerb::Read, e))?,
+            None => None,
+        };
+        let membership: Membership = match read_meta("membership")? {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| snap_err(ErrorVerb::Read, e))?,
+            None => Membership::default(),
+        };
+        let meta = Meta {
+            last_log_id: last_applied,
+            last_membership: membership,
+            snapshot_id: format!(
+                "{}-{:016x}",
+                last_applied.map(|l| l.index).unwrap_or(0),
+                rand::random::<u64>()
+            ),
+        };
+        let tmp = dir.join(format!("build-{}.snap", meta.snapshot_id));
+        let write = || -> Result<(), Box<dyn std::error::Error>> {
+            let file = std::fs::File::create(&tmp)?;
+            let mut w = BufWriter::with_capacity(1 << 20, file);
+            serde_json::to_writer(&mut w, &meta)?;
+            w.write_all(b"\n")?;
+            let mut row = |r: Row| -> Result<(), Box<dyn std::error::Error>> {
+                serde_json::to_writer(&mut w, &r)?;
+                w.write_all(b"\n")?;
+                Ok(())
+            };
+            macro_rules! dump {
+                ($table:expr, |$k:ident, $v:ident| $make:expr) => {
+                    for item in txn.open_table($table)?.iter()? {
+                        let (k, v) = item?;
+                        let ($k, $v) = (k.value(), v.value());
+                        row($make)?;
+                    }
+                };
+            }
+            dump!(INODES, |k, v| Row::Inode(k, text(v)));
+            dump!(DIRENTS, |k, v| Row::Dirent(k.0, k.1.to_string(), v));
+            dump!(EXTENTS, |k, v| Row::Extent(k.0, k.1, text(v)));
+            dump!(BLOBS, |k, v| Row::Blob(hex::encode(k), text(v)));
+            dump!(UNREFERENCED, |k, v| Row::Unreferenced(hex::encode(k), v));
+            dump!(OBJECTS, |k, v| Row::Object(k.0, k.1.to_string(), v));
+            dump!(BUCKETS, |k, v| Row::Bucket(k.to_string(), text(v)));
+            dump!(KEYS, |k, v| Row::Key(k.to_string(), text(v)));
+            dump!(NODES, |k, v| Row::Node(k, text(v)));
+            dump!(UPLOADS, |k, v| Row::Upload(k.to_string(), text(v)));
+            dump!(PARTS, |k, v| Row::Part(k.0.to_string(), k.1, text(v)));
+            dump!(COUNTERS, |k, v| Row::Counter(k.to_string(), v));
+            dump!(APPLIED, |k, v| Row::Applied(k.0, k.1, v.0, text(v.1)));
+            let file = w.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, dir.join(CURRENT_SNAPSHOT))?;
+            std::fs::File::open(dir)?.sync_all()?;
+            Ok(())
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            snap_err(ErrorVerb::Write, e)
+        })?;
+        Ok(meta)
+    }
+
+    /// Replaces every table with the rows of the snapshot file at `path`,
+    /// in one durable transaction, and keeps the rows (under `meta`) as the
+    /// current snapshot. A file with no rows is an empty state machine.
+    fn install(db: &Database, dir: &Path, path: &Path, meta: &Meta) -> Result<(), StorageError> {
+        let tmp = dir.join(format!("install-{}.snap", meta.snapshot_id));
+        let restore = || -> Result<(), Box<dyn std::error::Error>> {
+            let lines = BufReader::with_capacity(1 << 20, std::fs::File::open(path)?).lines();
+            let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+            serde_json::to_writer(&mut out, meta)?;
+            out.write_all(b"\n")?;
+            let mut txn = db.begin_write()?;
+            txn.set_durability(Durability::Immediate);
+            txn.delete_table(INODES)?;
+            txn.delete_table(DIRENTS)?;
+            txn.delete_table(EXTENTS)?;
+            txn.delete_table(BLOBS)?;
+            txn.delete_table(UNREFERENCED)?;
+            txn.delete_table(OBJECTS)?;
+            txn.delete_table(BUCKETS)?;
+            txn.delete_table(KEYS)?;
+            txn.delete_table(NODES)?;
+            txn.delete_table(UPLOADS)?;
+            txn.delete_table(PARTS)?;
+            txn.delete_table(COUNTERS)?;
+            txn.delete_table(APPLIED)?;
+            txn.delete_table(APPLIED_BY_TIME)?;
+            state::create_all(&txn)?;
+            {
+                let mut t = state::TableSet::open(&txn)?;
+                let mut applied = txn.open_table(APPLIED)?;
+                let mut by_time = txn.open_table(APPLIED_BY_TIME)?;
+                // The first line is the sender's meta line.
+                for line in lines.skip(1) {
+                    let line = line?;
+                    match serde_json::from_str::<Row>(&line)? {
+                        Row::Inode(k, v) => {
+                            t.inodes.insert(k, v.as_bytes())?;
+                        }
+                        Row::Dirent(p, n, c) => {
+                            t.dirents.insert((p, n.as_str()), c)?;
+                        }
+                        Row::Extent(i, o, v) => {
+                            t.extents.insert((i, o), v.as_bytes())?;
+                        }
+                        Row::Blob(k, v) => {
+                            t.blobs.insert(hex::decode(k)?.as_slice(), v.as_bytes())?;
+                        }
+                        Row::Unreferenced(k, v) => {
+                            t.unreferenced.insert(hex::decode(k)?.as_slice(), v)?;
+                        }
+                        Row::Object(b, k, i) => {
+                            t.objects.insert((b, k.as_str()), i)?;
+                        }
+                        Row::Bucket(k, v) => {
+                            t.buckets.insert(k.as_str(), v.as_bytes())?;
+                        }
+                        Row::Key(k, v) => {
+                            t.keys.insert(k.as_str(), v.as_bytes())?;
+                        }
+                        Row::Node(k, v) => {
+                            t.nodes.insert(k, v.as_bytes())?;
+                        }
+                        Row::Upload(k, v) => {
+                            t.uploads.insert(k.as_str(), v.as_bytes())?;
+                        }
+                        Row::Part(u, n, v) => {
+                            t.parts.insert((u.as_str(), n), v.as_bytes())?;
+                        }
+                        Row::Counter(k, v) => {
+                            t.counters.insert(k.as_str(), v)?;
+                        }
+                        Row::Applied(c, s, time, v) => {
+                            applied.insert((c, s), (time, v.as_bytes()))?;
+                            by_time.insert((time, c, s), ())?;
+                        }
+                    }
+                    out.write_all(line.as_bytes())?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            Self::put_meta(&txn, "last_applied", &meta.last_log_id)?;
+            Self::put_meta(&txn, "membership", &meta.last_membership)?;
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            txn.commit()?;
+            std::fs::rename(&tmp, dir.join(CURRENT_SNAPSHOT))?;
+            std::fs::File::open(dir)?.sync_all()?;
+            let _ = std::fs::remove_file(path);
+            Ok(())
+        };
+        restore().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            snap_err(ErrorVerb::Write, e)
+        })
+    }
+
+    fn read_current_meta(path: &Path) -> Result<Option<Meta>, StorageError> {
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(snap_err(ErrorVerb::Read, e)),
+        };
+        let mut line = String::new();
+        BufReader::new(file)
+            .read_line(&mut line)
+            .map_err(|e| snap_err(ErrorVerb::Read, e))?;
+        serde_json::from_str(&line)
+            .map(Some)
+            .map_err(|e| snap_err(ErrorVerb::Read, e))
+    }
+
+    async fn open_current(&self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let path = self.current_path();
+        let p = path.clone();
+        let Some(meta) = blocking(move || Self::read_current_meta(&p)).await? else {
+            return Ok(None);
+        };
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| snap_err(ErrorVerb::Read, e))?;
+        Ok(Some(Snapshot {
+            meta,
+            snapshot: Box::new(file),
+        }))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let db = self.db.clone();
+        let dir = self.snapshot_dir.clone();
+        blocking(move || Self::build(&db, &dir)).await?;
+        self.open_current()
+            .await?
+            .ok_or_else(|| snap_err(ErrorVerb::Read, "snapshot vanished after it was built"))
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId<NodeId>>, Membership), StorageError> {
+        let db = self.db.clone();
+        blocking(move || {
+            let applied = Self::read_meta::<Option<LogId<NodeId>>>(&db, "last_applied")?.flatten();
+            let membership = Self::read_meta(&db, "membership")?.unwrap_or_default();
+            Ok((applied, membership))
+        })
+        .await
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let db = self.db.clone();
+        blocking(move || entries.iter().map(|e| Self::apply_one(&db, e)).collect()).await
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        let path = self
+            .snapshot_dir
+            .join(format!("incoming-{:016x}.snap", rand::random::<u64>()));
+        let file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        *self.receiving.lock().expect("receiving lock") = Some(path);
+        Ok(Box::new(file))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &Meta,
+        snapshot: Box<tokio::fs::File>,
+    ) -> Result<(), StorageError> {
+        let mut file = *snapshot;
+        use tokio::io::AsyncWriteExt;
+        file.flush()
+            .await
+            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        file.sync_all()
+            .await
+            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        drop(file);
+        let path = self
+            .receiving
+            .lock()
+            .expect("receiving lock")
+            .take()
+            .ok_or_else(|| snap_err(ErrorVerb::Read, "no snapshot is being received"))?;
+        let dir = self.snapshot_dir.clone();
+        let db = self.db.clone();
+        let meta = meta.clone();
+        blocking(move || Self::install(&db, &dir, &path, &meta)).await
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        self.open_current().await
+    }
+}
+
+/// Opens the one redb database of a meta node.
+pub fn open_db(path: &Path) -> Result<Arc<Database>, StorageError> {
+    Database::create(path)
+        .map(Arc::new)
+        .map_err(|e| sm_err(ErrorVerb::Read, e))
+}
