@@ -30,6 +30,20 @@ enum AdminCmd {
         #[command(subcommand)]
         cmd: KeyCmd,
     },
+    /// Members of the metadata group.
+    Meta {
+        #[command(subcommand)]
+        cmd: MetaCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum MetaCmd {
+    /// Add a meta node (already started, without --init) as ID=ADDR: it
+    /// catches up as a learner, then becomes a voter.
+    Add { member: String },
+    /// Remove a meta node from the group.
+    Remove { id: u64 },
 }
 
 #[derive(Subcommand)]
@@ -54,6 +68,27 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCmd::Status => {
             let meta = client(&args)?;
+            println!(
+                "{:<6} {:<22} {:<10} {:<7} {:>6} {:>10} {:>10}",
+                "META", "ADDRESS", "STATE", "LEADER", "TERM", "LAST LOG", "APPLIED"
+            );
+            let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+            for addr in meta.addrs() {
+                match meta.raft_status_of(addr).await {
+                    Ok(s) => println!(
+                        "{:<6} {:<22} {:<10} {:<7} {:>6} {:>10} {:>10}",
+                        s.id,
+                        addr,
+                        s.state,
+                        opt(s.leader),
+                        s.term,
+                        opt(s.last_log_index),
+                        opt(s.applied_index)
+                    ),
+                    Err(e) => println!("{:<6} {:<22} unreachable: {e}", "?", addr),
+                }
+            }
+            println!();
             let nodes = meta.list_nodes().await.context("listing nodes")?;
             let stats = meta.stats().await.context("reading statistics")?;
             println!(
@@ -91,6 +126,19 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 "{}",
                 serde_json::json!({ "access_key": access_key, "secret_key": secret_key })
             );
+        }
+        AdminCmd::Meta { cmd } => {
+            let meta = client(&args)?;
+            let change = match cmd {
+                MetaCmd::Add { member } => {
+                    let peers = crate::config::parse_peers(std::slice::from_ref(member))?;
+                    let (id, addr) = peers.into_iter().next().context("ID=ADDR")?;
+                    metastore::server::MemberChange::Add { id, addr }
+                }
+                MetaCmd::Remove { id } => metastore::server::MemberChange::Remove { id: *id },
+            };
+            let status = meta.change_members(&change).await?;
+            println!("{}", serde_json::to_string_pretty(&status)?);
         }
     }
     Ok(())

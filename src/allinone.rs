@@ -114,6 +114,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         let cfg = metastore::server::MetaConfig {
             data_dir: data.join("meta"),
             secret: secret.clone(),
+            id: 1,
+            advertise: meta_addr.clone(),
+            peers: [(1, meta_addr.clone())].into(),
+            init: true,
+            snapshot_every: 10_000,
         };
         let stop = stop();
         async move {

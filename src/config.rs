@@ -24,6 +24,22 @@ pub fn load_secret(args: &SecretArgs) -> anyhow::Result<ClusterSecret> {
     }
 }
 
+/// `ID=ADDR` pairs, as `--peers` takes them.
+pub fn parse_peers(peers: &[String]) -> anyhow::Result<std::collections::BTreeMap<u64, String>> {
+    peers
+        .iter()
+        .map(|p| {
+            let (id, addr) = p
+                .split_once('=')
+                .with_context(|| format!("--peers: {p:?} is not ID=ADDR"))?;
+            let id: u64 = id
+                .parse()
+                .with_context(|| format!("--peers: {id:?} is not a node id"))?;
+            Ok((id, addr.to_string()))
+        })
+        .collect()
+}
+
 /// Binds `addr` and announces the bound address on stdout as one JSON line,
 /// so scripts and tests can use port 0 and learn the real port.
 pub async fn bind(addr: SocketAddr, role: &str) -> anyhow::Result<TcpListener> {

@@ -35,12 +35,29 @@ enum Role {
     /// All in one process: a meta node, three storage nodes and a gateway,
     /// on loopback. The default way to run Troika on one machine.
     Server(allinone::ServerArgs),
-    /// A metadata node.
+    /// A metadata node: one member of the Raft group holding the namespace.
     Meta {
         #[arg(long, env = "TROIKA_DATA")]
         data: PathBuf,
         #[arg(long, default_value = "127.0.0.1:7100")]
         listen: SocketAddr,
+        /// This node's id in the group (a positive number, unique).
+        #[arg(long, default_value_t = 1)]
+        id: u64,
+        /// Address the other nodes reach this one at (default: --listen).
+        #[arg(long)]
+        advertise: Option<String>,
+        /// The group's first members as ID=ADDR, comma-separated, used with
+        /// --init (default: this node alone).
+        #[arg(long, value_delimiter = ',')]
+        peers: Vec<String>,
+        /// Start a new group with --peers, unless this node already has state.
+        /// Give it to exactly one node, once.
+        #[arg(long)]
+        init: bool,
+        /// Snapshot the state machine and compact the log every N entries.
+        #[arg(long, default_value_t = 10_000)]
+        snapshot_every: u64,
         #[command(flatten)]
         secret: SecretArgs,
     },
@@ -99,15 +116,30 @@ async fn run(role: Role) -> anyhow::Result<()> {
         Role::Meta {
             data,
             listen,
+            id,
+            advertise,
+            peers,
+            init,
+            snapshot_every,
             secret,
         } => {
             let secret = config::load_secret(&secret)?;
+            let advertise = advertise.unwrap_or_else(|| listen.to_string());
+            let mut peers = config::parse_peers(&peers)?;
+            if peers.is_empty() {
+                peers.insert(id, advertise.clone());
+            }
             let listener = config::bind(listen, "meta").await?;
             metastore::server::run(
                 listener,
                 metastore::server::MetaConfig {
                     data_dir: data,
                     secret,
+                    id,
+                    advertise,
+                    peers,
+                    init,
+                    snapshot_every,
                 },
                 config::shutdown_signal(),
             )

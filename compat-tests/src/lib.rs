@@ -169,7 +169,7 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub secret_file: PathBuf,
     pub secret_hex: String,
-    pub meta: Proc,
+    pub metas: Vec<Proc>,
     pub chunks: Vec<Proc>,
     pub gateways: Vec<Proc>,
     pub access_key: String,
@@ -184,9 +184,20 @@ fn random_hex(bytes: usize) -> String {
 
 impl Cluster {
     /// Starts a meta node, `chunks` storage nodes (each in its own zone and
-    /// on its own 127.0.0.x address) and `gateways` gateways, waits until
+    /// on its own 127.0.x.y address) and `gateways` gateways, waits until
     /// every gateway is ready, and creates an access key.
     pub fn start(chunks: usize, gateways: usize) -> Cluster {
+        Self::start_with(1, chunks, gateways, 10_000)
+    }
+
+    /// The same with `metas` meta nodes in one Raft group (the first
+    /// initialises it), snapshotting every `snapshot_every` entries.
+    pub fn start_with(
+        metas: usize,
+        chunks: usize,
+        gateways: usize,
+        snapshot_every: u64,
+    ) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("troika-test")
             // TROIKA_TEST_KEEP=1 keeps data and logs for a look afterwards.
@@ -201,20 +212,43 @@ impl Cluster {
 
         // Fixed ports, so a restarted process comes back where the others
         // look for it.
-        let meta_port = free_port("127.0.0.10");
-        let meta = Proc::start(
-            "meta",
-            vec![
-                "meta".into(),
-                "--data".into(),
-                path("meta"),
-                "--listen".into(),
-                format!("127.0.0.10:{meta_port}"),
-                "--secret-file".into(),
-                sf.clone(),
-            ],
-            dir.path(),
-        );
+        let meta_addrs: Vec<String> = (0..metas)
+            .map(|i| {
+                let host = format!("127.0.0.{}", 10 + i);
+                format!("{host}:{}", free_port(&host))
+            })
+            .collect();
+        let peers: Vec<String> = meta_addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{}={a}", i + 1))
+            .collect();
+        let meta_procs: Vec<Proc> = meta_addrs
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| {
+                let mut args = vec![
+                    "meta".to_string(),
+                    "--id".into(),
+                    (i + 1).to_string(),
+                    "--data".into(),
+                    path(&format!("meta{i}")),
+                    "--listen".into(),
+                    addr.clone(),
+                    "--peers".into(),
+                    peers.join(","),
+                    "--snapshot-every".into(),
+                    snapshot_every.to_string(),
+                    "--secret-file".into(),
+                    sf.clone(),
+                ];
+                if i == 0 {
+                    args.push("--init".into());
+                }
+                Proc::start(&format!("meta{i}"), args, dir.path())
+            })
+            .collect();
+        let meta_list = meta_addrs.join(",");
         let mut chunk_procs = Vec::new();
         for i in 0..chunks {
             let port = free_port(&format!("127.0.1.{}", i + 1));
@@ -227,7 +261,7 @@ impl Cluster {
                     "--listen".into(),
                     format!("127.0.1.{}:{port}", i + 1),
                     "--meta".into(),
-                    meta.addr.clone(),
+                    meta_list.clone(),
                     "--zone".into(),
                     format!("z{i}"),
                     "--secret-file".into(),
@@ -245,7 +279,7 @@ impl Cluster {
                 vec![
                     "gateway".into(),
                     "--meta".into(),
-                    meta.addr.clone(),
+                    meta_list.clone(),
                     "--s3-listen".into(),
                     format!("{host}:{port}"),
                     "--secret-file".into(),
@@ -258,7 +292,7 @@ impl Cluster {
             dir,
             secret_file,
             secret_hex,
-            meta,
+            metas: meta_procs,
             chunks: chunk_procs,
             gateways: gw_procs,
             access_key: String::new(),
@@ -279,7 +313,7 @@ impl Cluster {
         let out = Command::new(troika_bin())
             .arg("admin")
             .arg("--meta")
-            .arg(&self.meta.addr)
+            .arg(self.meta_list())
             .arg("--secret-file")
             .arg(&self.secret_file)
             .args(args)
@@ -291,6 +325,15 @@ impl Cluster {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Every meta address, comma-separated, as `--meta` takes them.
+    pub fn meta_list(&self) -> String {
+        self.metas
+            .iter()
+            .map(|m| m.addr.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn gateway_url(&self, i: usize) -> String {
@@ -371,9 +414,7 @@ impl Drop for Cluster {
         if !std::thread::panicking() {
             return;
         }
-        let procs = std::iter::once(&self.meta)
-            .chain(&self.chunks)
-            .chain(&self.gateways);
+        let procs = self.metas.iter().chain(&self.chunks).chain(&self.gateways);
         for p in procs {
             let log = p.log();
             let tail: Vec<&str> = log.lines().rev().take(30).collect();

@@ -90,11 +90,11 @@ async fn kill_9_and_restart_of_every_role_loses_nothing_acknowledged() {
         written.push((key, body));
     }
     // kill -9 everything at once, then bring it back.
-    c.meta.kill();
+    c.metas[0].kill();
     for p in c.chunks.iter_mut().chain(c.gateways.iter_mut()) {
         p.kill();
     }
-    c.meta.restart();
+    c.metas[0].restart();
     for p in c.chunks.iter_mut().chain(c.gateways.iter_mut()) {
         p.restart();
     }
@@ -112,9 +112,9 @@ async fn kill_9_and_restart_of_every_role_loses_nothing_acknowledged() {
         }
     }
     // The metastore alone restarting under load.
-    c.meta.kill();
-    c.meta.restart();
-    wait_ready(&c.meta.addr);
+    c.metas[0].kill();
+    c.metas[0].restart();
+    wait_ready(&c.metas[0].addr);
     s3.put_object()
         .bucket("crash")
         .key("post")
@@ -134,8 +134,10 @@ async fn internal_services_refuse_requests_without_the_cluster_secret() {
         (&c.chunks[0].addr, blob.as_str(), "GET"),
         (&c.chunks[0].addr, blob.as_str(), "PUT"),
         (&c.chunks[0].addr, blob.as_str(), "DELETE"),
-        (&c.meta.addr, "/v1/query", "POST"),
-        (&c.meta.addr, "/v1/command", "POST"),
+        (&c.metas[0].addr, "/v1/query", "POST"),
+        (&c.metas[0].addr, "/v1/command", "POST"),
+        (&c.metas[0].addr, "/v1/raft/append", "POST"),
+        (&c.metas[0].addr, "/v1/raft/members", "POST"),
     ] {
         let url = format!("http://{addr}{path}");
         let resp = http
@@ -173,7 +175,7 @@ fn now_secs() -> u64 {
 fn every_role_answers_health_and_ready() {
     let c = Cluster::start(3, 1);
     for (p, role) in [
-        (&c.meta, "meta"),
+        (&c.metas[0], "meta"),
         (&c.chunks[0], "chunk"),
         (&c.gateways[0], "gateway"),
     ] {

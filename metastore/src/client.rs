@@ -1,10 +1,12 @@
 //! Client of the metadata service, used by gateways, storage nodes and the
-//! admin CLI. It takes every meta address it knows and moves on to the next
-//! when one cannot be reached.
+//! admin CLI. It takes every meta address it knows, follows the leader
+//! hints of followers, and retries through elections. Every command carries
+//! this client's id and a sequence number, so a retry after a lost reply is
+//! answered from the state machine instead of being applied twice.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::Method;
@@ -15,14 +17,28 @@ use troika_rpc::RpcClient;
 use crate::api::*;
 use crate::error::Error;
 
-/// How long one metadata request may take before it counts as failed.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one attempt may take before it counts as failed.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a call keeps retrying through elections before it gives up
+/// with a retryable error.
+pub const RETRY_FOR: Duration = Duration::from_secs(8);
 
 #[derive(Clone, Debug)]
 pub struct MetaClient {
     rpc: RpcClient,
     addrs: Arc<Vec<String>>,
     current: Arc<AtomicUsize>,
+    /// The leader a follower named last: tried first.
+    leader: Arc<Mutex<Option<String>>>,
+    client_id: u64,
+    seq: Arc<AtomicU64>,
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 impl MetaClient {
@@ -32,6 +48,76 @@ impl MetaClient {
             rpc,
             addrs: Arc::new(addrs),
             current: Arc::new(AtomicUsize::new(0)),
+            leader: Arc::new(Mutex::new(None)),
+            client_id: rand::random(),
+            seq: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    fn target(&self) -> String {
+        if let Some(l) = self.leader.lock().expect("leader lock").clone() {
+            return l;
+        }
+        self.addrs[self.current.load(Ordering::Relaxed) % self.addrs.len()].clone()
+    }
+
+    fn move_on(&self) {
+        *self.leader.lock().expect("leader lock") = None;
+        self.current.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn attempt(&self, addr: &str, path: &str, body: &Bytes) -> Result<Bytes, Error> {
+        let resp = self
+            .rpc
+            .request(Method::POST, addr, path, body.clone())
+            .header("content-type", "application/json")
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| Error::Unavailable(format!("{addr}: {e}")))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::Unavailable(format!("{addr}: {e}")))?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        Err(serde_json::from_slice::<Error>(&bytes).unwrap_or_else(|_| {
+            Error::Internal(format!(
+                "{addr}: {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            ))
+        }))
+    }
+
+    /// Sends `body` to the leader, following redirects and retrying
+    /// retryable failures for up to [`RETRY_FOR`].
+    async fn call_at<R: DeserializeOwned>(&self, path: &str, body: Bytes) -> Result<R, Error> {
+        let deadline = Instant::now() + RETRY_FOR;
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            let addr = self.target();
+            let err = match self.attempt(&addr, path, &body).await {
+                Ok(bytes) => return Ok(serde_json::from_slice(&bytes)?),
+                Err(e) => e,
+            };
+            match &err {
+                Error::NotLeader(Some(leader)) if *leader != addr => {
+                    *self.leader.lock().expect("leader lock") = Some(leader.clone());
+                    continue;
+                }
+                e if e.is_retryable() => self.move_on(),
+                _ => return Err(err),
+            }
+            if Instant::now() + backoff > deadline {
+                return Err(match err {
+                    Error::NotLeader(_) => Error::Unavailable("no metadata leader".into()),
+                    e => e,
+                });
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(500));
         }
     }
 
@@ -41,51 +127,36 @@ impl MetaClient {
         body: &T,
     ) -> Result<R, Error> {
         let body = Bytes::from(serde_json::to_vec(body)?);
-        let start = self.current.load(Ordering::Relaxed);
-        let mut last = String::new();
-        for i in 0..self.addrs.len() {
-            let idx = (start + i) % self.addrs.len();
-            let addr = &self.addrs[idx];
-            let sent = self
-                .rpc
-                .request(Method::POST, addr, path, body.clone())
-                .header("content-type", "application/json")
-                .timeout(REQUEST_TIMEOUT)
-                .send()
-                .await;
-            let resp = match sent {
-                Ok(r) => r,
-                // Only a refused connection is safe to send elsewhere: the
-                // command certainly was not applied.
-                Err(e) if e.is_connect() => {
-                    last = format!("{addr}: {e}");
-                    continue;
-                }
-                Err(e) => return Err(Error::Unavailable(format!("{addr}: {e}"))),
-            };
-            self.current.store(idx, Ordering::Relaxed);
-            let status = resp.status();
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| Error::Unavailable(format!("{addr}: {e}")))?;
-            if status.is_success() {
-                return Ok(serde_json::from_slice(&bytes)?);
-            }
-            return Err(serde_json::from_slice::<Error>(&bytes).unwrap_or_else(|_| {
-                Error::Internal(format!(
-                    "{addr}: {status}: {}",
-                    String::from_utf8_lossy(&bytes)
-                ))
-            }));
-        }
-        Err(Error::Unavailable(format!(
-            "no meta node reachable ({last})"
-        )))
+        self.call_at(path, body).await
     }
 
+    /// Applies a command through the leader. Retries reuse the request's
+    /// id, so the command applies at most once.
     pub async fn command(&self, cmd: &Command) -> Result<Reply, Error> {
-        self.call("/v1/command", cmd).await
+        let req = Request {
+            client: self.client_id,
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            now: now_ns(),
+            cmd: cmd.clone(),
+        };
+        self.call("/v1/command", &req).await
+    }
+
+    /// The Raft view of the node at `addr` (not redirected).
+    pub async fn raft_status_of(&self, addr: &str) -> Result<RaftStatus, Error> {
+        let bytes = self
+            .attempt(addr, "/v1/raft/status", &Bytes::from_static(b"{}"))
+            .await?;
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+
+    /// Adds or removes a meta node (on the leader).
+    pub async fn change_members<T: Serialize>(&self, change: &T) -> Result<RaftStatus, Error> {
+        self.call("/v1/raft/members", change).await
+    }
+
+    pub fn addrs(&self) -> &[String] {
+        &self.addrs
     }
 
     pub async fn query(&self, q: &Query) -> Result<Reply, Error> {

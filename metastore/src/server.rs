@@ -1,8 +1,20 @@
-//! The metadata service over HTTP/2: `POST /v1/command`, `POST /v1/query`,
-//! `POST /v1/heartbeat` (all behind the cluster MAC), and `GET /health`,
-//! `GET /ready`.
+//! A meta node: the Raft member that holds the metadata state machine,
+//! served over HTTP/2.
+//!
+//! - `POST /v1/command`: a [`Request`], proposed through Raft; answered once
+//!   a majority has it durably and it is applied. Followers answer
+//!   [`Error::NotLeader`] with the leader's address.
+//! - `POST /v1/query`: answered by the leader after a ReadIndex round
+//!   (`ensure_linearizable`), so a read sees every acknowledged write.
+//! - `POST /v1/heartbeat`: storage node liveness, kept by the leader in
+//!   memory.
+//! - `POST /v1/raft/{append,vote,snapshot}`: Raft between meta nodes;
+//!   `POST /v1/raft/status`, `POST /v1/raft/members`: administration.
+//! - `GET /health`, `GET /ready`.
+//!
+//! Everything but health and readiness is behind the cluster MAC.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -14,54 +26,130 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use http::HeaderMap;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, ChangeMembers, ServerState};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use troika_rpc::client::{require_cluster_auth, verify_body};
 use troika_rpc::health::{ready_response, Health, Ready};
-use troika_rpc::ClusterSecret;
+use troika_rpc::{ClusterSecret, RpcClient};
 
-use crate::api::{Command, Heartbeat, NodeId, Query, Reply};
+use crate::api::{Heartbeat, NodeId, Query, RaftStatus, Reply, Request};
 use crate::error::Error;
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{Network, APPEND_PATH, SNAPSHOT_PATH, VOTE_PATH};
+use crate::raft::state_machine::{open_db, StateMachine};
+use crate::raft::{Raft, TypeConfig};
 use crate::store::Store;
 
 /// A storage node not heard from for this long is reported down.
 pub const NODE_DOWN_AFTER: Duration = Duration::from_secs(10);
 /// Name of the database file inside the meta data directory.
 pub const DB_FILE: &str = "meta.redb";
+/// How long a proposal may wait for a quorum before the client is told to
+/// retry (it may still commit; the retry is deduplicated).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a linearizable read may wait for the leader to confirm it still
+/// leads.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct MetaConfig {
     pub data_dir: PathBuf,
     pub secret: ClusterSecret,
+    /// This node's Raft id.
+    pub id: NodeId,
+    /// The address other meta nodes and clients reach this one at.
+    pub advertise: String,
+    /// The first members of a new group (with `init`).
+    pub peers: BTreeMap<NodeId, String>,
+    /// Initialise a new group with `peers` if this node has no state yet.
+    pub init: bool,
+    /// Build a snapshot (and compact the log) after this many entries.
+    pub snapshot_every: u64,
 }
 
 struct Shared {
+    raft: Raft,
     store: Store,
-    /// Last heartbeat of each storage node: soft state, rebuilt within one
-    /// heartbeat interval after a restart.
-    liveness: Mutex<HashMap<NodeId, (Instant, Heartbeat)>>,
+    /// Last heartbeat of each storage node: soft state of the leader,
+    /// cleared when it becomes leader.
+    liveness: Mutex<Liveness>,
 }
 
-/// Opens the store under `config.data_dir` and serves it on `listener`
-/// until `shutdown` resolves.
+#[derive(Default)]
+struct Liveness {
+    seen: HashMap<NodeId, (Instant, Heartbeat)>,
+    /// When this node last became leader: a node it has not heard from yet
+    /// counts as alive for one down timeout after that.
+    leader_since: Option<Instant>,
+}
+
+fn raft_config(snapshot_every: u64) -> Result<openraft::Config, Error> {
+    openraft::Config {
+        cluster_name: "troika-meta".into(),
+        heartbeat_interval: 150,
+        election_timeout_min: 600,
+        election_timeout_max: 1200,
+        install_snapshot_timeout: 10_000,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
+        max_in_snapshot_log_to_keep: 500,
+        purge_batch_size: 256,
+        max_payload_entries: 512,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Opens the node's state under `config.data_dir`, joins (or starts) its
+/// Raft group and serves on `listener` until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
     config: MetaConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
+    let internal = |e: &dyn std::fmt::Display| Error::Internal(e.to_string());
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| Error::Internal(format!("{}: {e}", config.data_dir.display())))?;
-    let path = config.data_dir.join(DB_FILE);
-    let store = tokio::task::spawn_blocking(move || Store::open(&path))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    let db = open_db(&config.data_dir.join(DB_FILE)).map_err(|e| internal(&e))?;
+    let log = LogStore::new(db.clone()).map_err(|e| internal(&e))?;
+    let sm = StateMachine::new(db.clone(), config.data_dir.join("snapshots"))
+        .map_err(|e| internal(&e))?;
+    let raft = Raft::new(
+        config.id,
+        Arc::new(raft_config(config.snapshot_every)?),
+        Network::new(RpcClient::new(config.secret.clone())),
+        log,
+        sm,
+    )
+    .await
+    .map_err(|e| internal(&e))?;
+    if config.init && !raft.is_initialized().await.map_err(|e| internal(&e))? {
+        let members: BTreeMap<NodeId, BasicNode> = config
+            .peers
+            .iter()
+            .map(|(id, addr)| (*id, BasicNode::new(addr)))
+            .collect();
+        tracing::info!(?members, "initialising a new metadata group");
+        raft.initialize(members).await.map_err(|e| internal(&e))?;
+    }
     let shared = Arc::new(Shared {
-        store,
-        liveness: Mutex::new(HashMap::new()),
+        raft: raft.clone(),
+        store: Store::from_db(db),
+        liveness: Mutex::new(Liveness::default()),
     });
-    let internal = Router::new()
+    let watcher = tokio::spawn(watch_leadership(shared.clone()));
+    let internal_routes = Router::new()
         .route("/v1/command", post(command))
         .route("/v1/query", post(query))
         .route("/v1/heartbeat", post(heartbeat))
+        .route(APPEND_PATH, post(raft_append))
+        .route(VOTE_PATH, post(raft_vote))
+        .route(SNAPSHOT_PATH, post(raft_snapshot))
+        .route("/v1/raft/status", post(raft_status))
+        .route("/v1/raft/members", post(raft_members))
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
         .with_state(shared.clone())
         .layer(axum::middleware::from_fn_with_state(
             config.secret.clone(),
@@ -71,17 +159,74 @@ pub async fn run(
         .route("/health", get(|| async { Json(Health::ok("meta")) }))
         .route("/ready", get(ready))
         .with_state(shared)
-        .merge(internal);
-    troika_rpc::serve::serve(listener, router, shutdown)
+        .merge(internal_routes);
+    tracing::info!(id = config.id, addr = %config.advertise, "meta node serving");
+    let result = troika_rpc::serve::serve(listener, router, shutdown)
         .await
-        .map_err(|e| Error::Internal(e.to_string()))
+        .map_err(|e| Error::Internal(e.to_string()));
+    watcher.abort();
+    let _ = raft.shutdown().await;
+    result
 }
 
-async fn ready() -> Response {
+/// Resets storage node liveness whenever this node becomes leader.
+async fn watch_leadership(s: Arc<Shared>) {
+    let mut metrics = s.raft.metrics();
+    let mut was_leader = false;
+    loop {
+        let is_leader = metrics.borrow().state == ServerState::Leader;
+        if is_leader && !was_leader {
+            let mut live = s.liveness.lock().expect("liveness lock");
+            live.seen.clear();
+            live.leader_since = Some(Instant::now());
+        }
+        was_leader = is_leader;
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn leader_addr(s: &Shared) -> Option<String> {
+    let m = s.raft.metrics().borrow().clone();
+    let leader = m.current_leader?;
+    m.membership_config
+        .membership()
+        .get_node(&leader)
+        .map(|n| n.addr.clone())
+}
+
+fn status(s: &Shared) -> RaftStatus {
+    let m = s.raft.metrics().borrow().clone();
+    let membership = m.membership_config.membership();
+    RaftStatus {
+        id: m.id,
+        state: format!("{:?}", m.state).to_lowercase(),
+        leader: m.current_leader,
+        leader_addr: leader_addr(s),
+        term: m.current_term,
+        last_log_index: m.last_log_index,
+        commit_index: m.last_applied.map(|l| l.index),
+        applied_index: m.last_applied.map(|l| l.index),
+        voters: membership.voter_ids().collect(),
+        members: membership
+            .nodes()
+            .map(|(id, n)| (*id, n.addr.clone()))
+            .collect(),
+    }
+}
+
+async fn ready(State(s): State<Arc<Shared>>) -> Response {
+    let st = status(&s);
+    let (ready, detail) = match st.leader {
+        Some(l) if l == st.id => (true, format!("leader (term {})", st.term)),
+        Some(l) => (true, format!("follower of {l} (term {})", st.term)),
+        None => (false, format!("no leader known ({})", st.state)),
+    };
     ready_response(Ready {
-        ready: true,
+        ready,
         role: "meta".into(),
-        detail: "single meta node: leader".into(),
+        detail,
     })
 }
 
@@ -98,16 +243,33 @@ fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Err
     serde_json::from_slice(body).map_err(|e| Error::Invalid(format!("malformed request: {e}")))
 }
 
+/// Maps a Raft refusal to the client-facing error: a redirect to the leader
+/// when there is one, else "retry later".
+fn not_leader<E: std::fmt::Display>(s: &Shared, forward: bool, e: E) -> Error {
+    if forward {
+        Error::NotLeader(leader_addr(s))
+    } else {
+        Error::Unavailable(e.to_string())
+    }
+}
+
 async fn command(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let cmd: Command = match parse(&headers, &body) {
-        Ok(c) => c,
+    let req: Request = match parse(&headers, &body) {
+        Ok(r) => r,
         Err(e) => return error_response(e),
     };
-    let result = tokio::task::spawn_blocking(move || s.store.apply(&cmd)).await;
-    match result {
-        Ok(Ok(reply)) => Json(reply).into_response(),
-        Ok(Err(e)) => error_response(e),
-        Err(e) => error_response(Error::Internal(e.to_string())),
+    match tokio::time::timeout(WRITE_TIMEOUT, s.raft.client_write(req)).await {
+        Err(_) => error_response(Error::Unavailable(
+            "no quorum acknowledged the write in time".into(),
+        )),
+        Ok(Ok(resp)) => match resp.data {
+            Ok(reply) => Json(reply).into_response(),
+            Err(e) => error_response(e),
+        },
+        Ok(Err(e)) => {
+            let forward = matches!(e, RaftError::APIError(ClientWriteError::ForwardToLeader(_)));
+            error_response(not_leader(&s, forward, e))
+        }
     }
 }
 
@@ -116,17 +278,35 @@ async fn query(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
         Ok(q) => q,
         Err(e) => return error_response(e),
     };
+    match tokio::time::timeout(READ_TIMEOUT, s.raft.ensure_linearizable()).await {
+        Err(_) => {
+            return error_response(Error::Unavailable(
+                "leadership could not be confirmed".into(),
+            ))
+        }
+        Ok(Err(e)) => {
+            let forward = e.forward_to_leader::<BasicNode>().is_some();
+            return error_response(not_leader(&s, forward, e));
+        }
+        Ok(Ok(_)) => {}
+    }
     let s2 = s.clone();
     let result = tokio::task::spawn_blocking(move || s2.store.query(&q)).await;
     match result {
         Ok(Ok(Reply::Nodes(mut nodes))) => {
             let live = s.liveness.lock().expect("liveness lock");
+            let grace = live
+                .leader_since
+                .is_some_and(|t| t.elapsed() < NODE_DOWN_AFTER);
             for n in &mut nodes {
-                if let Some((seen, hb)) = live.get(&n.id) {
-                    n.alive = seen.elapsed() < NODE_DOWN_AFTER;
-                    n.capacity_bytes = hb.capacity_bytes;
-                    n.free_bytes = hb.free_bytes;
-                    n.blob_count = hb.blob_count;
+                match live.seen.get(&n.id) {
+                    Some((seen, hb)) => {
+                        n.alive = seen.elapsed() < NODE_DOWN_AFTER;
+                        n.capacity_bytes = hb.capacity_bytes;
+                        n.free_bytes = hb.free_bytes;
+                        n.blob_count = hb.blob_count;
+                    }
+                    None => n.alive = grace,
                 }
             }
             Json(Reply::Nodes(nodes)).into_response()
@@ -142,9 +322,85 @@ async fn heartbeat(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
         Ok(h) => h,
         Err(e) => return error_response(e),
     };
+    let st = status(&s);
+    if st.leader != Some(st.id) {
+        return error_response(Error::NotLeader(st.leader_addr));
+    }
     s.liveness
         .lock()
         .expect("liveness lock")
+        .seen
         .insert(hb.id, (Instant::now(), hb));
     Json(Reply::Done).into_response()
+}
+
+async fn raft_append(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    match parse(&headers, &body) {
+        Ok(req) => Json(s.raft.append_entries(req).await).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn raft_vote(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    match parse(&headers, &body) {
+        Ok(req) => Json(s.raft.vote(req).await).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn raft_snapshot(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    match parse::<openraft::raft::InstallSnapshotRequest<TypeConfig>>(&headers, &body) {
+        Ok(req) => Json(s.raft.install_snapshot(req).await).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn raft_status(State(s): State<Arc<Shared>>) -> Response {
+    Json(status(&s)).into_response()
+}
+
+/// A change to the group's membership.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum MemberChange {
+    /// Add a voter: it first catches up as a learner.
+    Add {
+        id: NodeId,
+        addr: String,
+    },
+    Remove {
+        id: NodeId,
+    },
+}
+
+async fn raft_members(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let change: MemberChange = match parse(&headers, &body) {
+        Ok(c) => c,
+        Err(e) => return error_response(e),
+    };
+    let to_error = |e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>| {
+        let forward = matches!(e, RaftError::APIError(ClientWriteError::ForwardToLeader(_)));
+        not_leader(&s, forward, e)
+    };
+    let result = match change {
+        MemberChange::Add { id, addr } => {
+            match s.raft.add_learner(id, BasicNode::new(addr), true).await {
+                Ok(_) => s
+                    .raft
+                    .change_membership(ChangeMembers::AddVoterIds([id].into()), false)
+                    .await
+                    .map(drop),
+                Err(e) => Err(e),
+            }
+        }
+        MemberChange::Remove { id } => s
+            .raft
+            .change_membership(ChangeMembers::RemoveVoters([id].into()), false)
+            .await
+            .map(drop),
+    };
+    match result {
+        Ok(()) => Json(status(&s)).into_response(),
+        Err(e) => error_response(to_error(e)),
+    }
 }

@@ -36,7 +36,9 @@ impl S3Error {
                     (S::BAD_REQUEST, "InvalidBucketName")
                 }
                 M::Invalid(_) => (S::BAD_REQUEST, "InvalidArgument"),
-                M::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+                M::Unavailable(_) | M::NotLeader(_) => {
+                    (S::SERVICE_UNAVAILABLE, "ServiceUnavailable")
+                }
                 M::Internal(_) => (S::INTERNAL_SERVER_ERROR, "InternalError"),
             },
             Error::InsufficientNodes { .. } => (S::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
