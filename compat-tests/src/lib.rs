@@ -327,6 +327,55 @@ impl Cluster {
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
+    /// The index in `metas` of the node that says it leads, if any.
+    pub fn leader(&mut self) -> Option<usize> {
+        (0..self.metas.len()).find(|&i| {
+            self.metas[i].is_running()
+                && http_get(&self.metas[i].addr, "/ready")
+                    .is_some_and(|(st, body)| st == 200 && body.contains("\"detail\":\"leader"))
+        })
+    }
+
+    /// Waits until some meta node leads, and returns its index.
+    pub fn wait_leader(&mut self) -> usize {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(i) = self.leader() {
+                return i;
+            }
+            assert!(Instant::now() < deadline, "no meta leader elected");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts another meta node (id `id`, not yet a member) in this
+    /// cluster's directory; add it with `troika admin meta add`.
+    pub fn start_extra_meta(&mut self, id: u64) -> usize {
+        let host = format!("127.0.0.{}", 9 + id);
+        let addr = format!("{host}:{}", free_port(&host));
+        let args = vec![
+            "meta".to_string(),
+            "--id".into(),
+            id.to_string(),
+            "--data".into(),
+            self.dir
+                .path()
+                .join(format!("meta-extra{id}"))
+                .display()
+                .to_string(),
+            "--listen".into(),
+            addr,
+            "--secret-file".into(),
+            self.secret_file.display().to_string(),
+        ];
+        self.metas.push(Proc::start(
+            &format!("meta-extra{id}"),
+            args,
+            self.dir.path(),
+        ));
+        self.metas.len() - 1
+    }
+
     /// Every meta address, comma-separated, as `--meta` takes them.
     pub fn meta_list(&self) -> String {
         self.metas

@@ -65,10 +65,28 @@ impl Cluster {
 /// a target fails. Distinct zones come first, and within that choice nodes
 /// are drawn at random weighted by free space, so load spreads and fuller
 /// nodes fill more slowly.
+///
+/// A node whose capacity is not known yet (a new metadata leader has not
+/// heard its heartbeat) is a candidate, weighted like the emptiest node.
 pub fn place(nodes: &[NodeInfo], copies: usize, rng: &mut impl Rng) -> Vec<NodeInfo> {
+    let known = |n: &NodeInfo| n.capacity_bytes > 0;
+    let default_weight = nodes
+        .iter()
+        .filter(|n| known(n))
+        .map(|n| n.free_bytes)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let weight = |n: &NodeInfo| {
+        if known(n) {
+            n.free_bytes as f64
+        } else {
+            default_weight as f64
+        }
+    };
     let mut pool: Vec<&NodeInfo> = nodes
         .iter()
-        .filter(|n| n.alive && n.free_bytes > 0)
+        .filter(|n| n.alive && (n.free_bytes > 0 || !known(n)))
         .collect();
     let mut out: Vec<NodeInfo> = Vec::with_capacity(pool.len());
     while !pool.is_empty() {
@@ -81,11 +99,11 @@ pub fn place(nodes: &[NodeInfo], copies: usize, rng: &mut impl Rng) -> Vec<NodeI
         } else {
             fresh
         };
-        let total: f64 = choices.iter().map(|&i| pool[i].free_bytes as f64).sum();
+        let total: f64 = choices.iter().map(|&i| weight(pool[i])).sum();
         let mut pick = rng.gen::<f64>() * total;
         let mut chosen = choices[choices.len() - 1];
         for &i in &choices {
-            pick -= pool[i].free_bytes as f64;
+            pick -= weight(pool[i]);
             if pick <= 0.0 {
                 chosen = i;
                 break;
@@ -132,6 +150,17 @@ mod tests {
             assert_eq!(zones.len(), 3, "targets span three zones: {ids:?}");
             assert!(!ids.contains(&5) && !ids.contains(&6));
         }
+    }
+
+    #[test]
+    fn nodes_without_a_report_yet_are_candidates() {
+        let mut fresh = node(1, "a", 0, true);
+        fresh.capacity_bytes = 0;
+        let nodes = vec![fresh, node(2, "b", 50, true), node(3, "c", 0, true)];
+        let p = place(&nodes, 3, &mut rand::rngs::StdRng::seed_from_u64(3));
+        let ids: Vec<u64> = p.iter().map(|n| n.id).collect();
+        assert_eq!(ids.len(), 2, "the full node is left out: {ids:?}");
+        assert!(ids.contains(&1));
     }
 
     #[test]

@@ -1,0 +1,337 @@
+//! The replicated metastore with real processes: 3 (and 5) meta nodes,
+//! leader failover under write load, whole-group restarts, a lagging
+//! follower catching up by snapshot, membership changes, and a minority
+//! that must refuse to serve.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use common::*;
+
+fn client_without_retries(c: &Cluster, gateway: usize) -> aws_sdk_s3::Client {
+    let base = client(c, gateway);
+    let conf = base
+        .config()
+        .to_builder()
+        .retry_config(RetryConfig::disabled())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// Writes objects through `gateway` until `stop`, recording every key whose
+/// PUT was acknowledged (and when).
+async fn write_until(
+    s3: aws_sdk_s3::Client,
+    prefix: String,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<(String, Instant)>>>,
+) {
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let key = format!("{prefix}/{i:06}");
+        let r = s3
+            .put_object()
+            .bucket("hav")
+            .key(&key)
+            .body(ByteStream::from(key.clone().into_bytes()))
+            .send()
+            .await;
+        if r.is_ok() {
+            acked.lock().unwrap().push((key, Instant::now()));
+        } else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        i += 1;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leader_kill_9_under_load_loses_no_acknowledged_write() {
+    let mut c = Cluster::start_with(3, 3, 2, 10_000);
+    client(&c, 0)
+        .create_bucket()
+        .bucket("hav")
+        .send()
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let writers: Vec<_> = (0..2)
+        .map(|g| {
+            tokio::spawn(write_until(
+                client(&c, g),
+                format!("g{g}"),
+                stop.clone(),
+                acked.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let leader = c.wait_leader();
+    c.metas[leader].kill();
+    let killed_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let before = acked.iter().filter(|(_, t)| *t < killed_at).count();
+    let first_after = acked
+        .iter()
+        .map(|(_, t)| *t)
+        .filter(|t| *t > killed_at)
+        .min();
+    let first_after = first_after.expect("writes resumed after the leader was killed");
+    eprintln!(
+        "failover: {before} writes before the kill, first acknowledged write {:?} after it, {} in all",
+        first_after - killed_at,
+        acked.len()
+    );
+    assert!(before > 10, "the writers were writing before the kill");
+    // Every acknowledged write is there, through either gateway.
+    for g in 0..2 {
+        let s3 = client(&c, g);
+        for (key, _) in &acked {
+            assert_eq!(
+                get_bytes(&s3, "hav", key).await,
+                key.as_bytes(),
+                "{key} via gateway {g}"
+            );
+        }
+    }
+    // The old leader rejoins as a follower and catches up.
+    c.metas[leader].restart();
+    c.wait_live_nodes(3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whole_group_restarts_lose_nothing() {
+    let mut c = Cluster::start_with(3, 3, 1, 10_000);
+    let s3 = client(&c, 0);
+    s3.create_bucket().bucket("hav").send().await.unwrap();
+    let mut keys = Vec::new();
+    let mut put = |n: usize| {
+        let s3 = s3.clone();
+        let start = keys.len();
+        keys.extend((start..start + n).map(|i| format!("k{i:04}")));
+        let batch = keys[start..].to_vec();
+        async move {
+            for k in batch {
+                s3.put_object()
+                    .bucket("hav")
+                    .key(&k)
+                    .body(ByteStream::from(k.clone().into_bytes()))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    put(30).await;
+    // All at once.
+    for m in c.metas.iter_mut() {
+        m.kill();
+    }
+    for m in c.metas.iter_mut() {
+        m.restart();
+    }
+    c.wait_leader();
+    wait_ready(&c.gateways[0].addr);
+    put(10).await;
+    // One by one, writing in between.
+    for i in 0..3 {
+        c.metas[i].kill();
+        c.metas[i].restart();
+        wait_ready(&c.metas[i].addr);
+        c.wait_leader();
+        put(10).await;
+    }
+    let listed = s3.list_objects_v2().bucket("hav").send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(keys.len() as i32));
+    for k in &keys {
+        assert_eq!(get_bytes(&s3, "hav", k).await, k.as_bytes());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lagging_follower_catches_up_by_snapshot() {
+    let mut c = Cluster::start_with(3, 3, 1, 500);
+    let s3 = client(&c, 0);
+    s3.create_bucket().bucket("hav").send().await.unwrap();
+    let leader = c.wait_leader();
+    let lagging = (leader + 1) % 3;
+    c.metas[lagging].kill();
+    // 10,000 commands while it is down: empty objects, 32 at a time.
+    let total = 10_000usize;
+    let mut tasks = Vec::new();
+    for t in 0..32 {
+        let s3 = s3.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (t..total).step_by(32) {
+                s3.put_object()
+                    .bucket("hav")
+                    .key(format!("o{i:05}"))
+                    .body(ByteStream::from_static(b""))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    c.metas[lagging].restart();
+    // It catches up: the leader's log below its last snapshot is gone, so
+    // only a snapshot can bring it there.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (leader_applied, follower_applied) = loop {
+        let status = c.admin(&["status"]);
+        let applied: Vec<u64> = status
+            .lines()
+            .skip(1)
+            .take(3)
+            .filter_map(|l| l.split_whitespace().last()?.parse().ok())
+            .collect();
+        let row = |i: usize| {
+            status
+                .lines()
+                .find(|l| l.contains(&c.metas[i].addr))
+                .and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        };
+        if let (Some(l), Some(f)) = (row(leader), row(lagging)) {
+            if f >= l && applied.len() == 3 {
+                break (l, f);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "follower did not catch up:\n{status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(follower_applied >= leader_applied && leader_applied > total as u64);
+    let snap = c
+        .dir
+        .path()
+        .join(format!("meta{lagging}/snapshots/current.snap"));
+    assert!(snap.exists(), "the follower holds a snapshot");
+    // With the old leader gone, the two others serve everything.
+    c.metas[leader].kill();
+    c.wait_leader();
+    let mut count = 0;
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket("hav")
+            .set_continuation_token(token)
+            .send()
+            .await
+            .unwrap();
+        count += page.key_count().unwrap_or(0) as usize;
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        token = page.next_continuation_token().map(String::from);
+    }
+    assert_eq!(count, total);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn members_are_added_and_the_old_leader_removed_while_serving() {
+    let mut c = Cluster::start_with(3, 3, 1, 10_000);
+    let s3 = client(&c, 0);
+    s3.create_bucket().bucket("hav").send().await.unwrap();
+    s3.put_object()
+        .bucket("hav")
+        .key("before")
+        .body(ByteStream::from_static(b"1"))
+        .send()
+        .await
+        .unwrap();
+    let i4 = c.start_extra_meta(4);
+    let i5 = c.start_extra_meta(5);
+    let a4 = c.metas[i4].addr.clone();
+    let a5 = c.metas[i5].addr.clone();
+    c.admin(&["meta", "add", &format!("4={a4}")]);
+    c.admin(&["meta", "add", &format!("5={a5}")]);
+    let status = c.admin(&["status"]);
+    assert!(status.contains(&a4) && status.contains(&a5), "{status}");
+    s3.put_object()
+        .bucket("hav")
+        .key("five")
+        .body(ByteStream::from_static(b"5"))
+        .send()
+        .await
+        .unwrap();
+    let leader = c.wait_leader();
+    let out = c.admin(&["meta", "remove", &(leader + 1).to_string()]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let voters: Vec<u64> = serde_json::from_value(v["voters"].clone()).unwrap();
+    assert_eq!(voters.len(), 4, "{out}");
+    assert!(!voters.contains(&(leader as u64 + 1)), "{out}");
+    c.metas[leader].kill();
+    let new_leader = c.wait_leader();
+    assert_ne!(new_leader, leader);
+    s3.put_object()
+        .bucket("hav")
+        .key("after")
+        .body(ByteStream::from_static(b"2"))
+        .send()
+        .await
+        .unwrap();
+    for k in ["before", "five", "after"] {
+        get_bytes(&s3, "hav", k).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_minority_refuses_to_serve() {
+    let mut c = Cluster::start_with(3, 3, 1, 10_000);
+    let s3 = client(&c, 0);
+    s3.create_bucket().bucket("hav").send().await.unwrap();
+    s3.put_object()
+        .bucket("hav")
+        .key("k")
+        .body(ByteStream::from_static(b"v"))
+        .send()
+        .await
+        .unwrap();
+    c.metas[1].kill();
+    c.metas[2].kill();
+    let lonely = client_without_retries(&c, 0);
+    let started = Instant::now();
+    let w = lonely
+        .put_object()
+        .bucket("hav")
+        .key("k2")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await;
+    assert_eq!(code(w), "ServiceUnavailable");
+    // No stale read either: a read must be confirmed by a majority.
+    let r = lonely.get_object().bucket("hav").key("k").send().await;
+    assert_eq!(code(r), "ServiceUnavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "refusals come in bounded time"
+    );
+    c.metas[1].restart();
+    c.metas[2].restart();
+    c.wait_leader();
+    assert_eq!(get_bytes(&s3, "hav", "k").await, b"v");
+    s3.put_object()
+        .bucket("hav")
+        .key("k3")
+        .body(ByteStream::from_static(b"y"))
+        .send()
+        .await
+        .unwrap();
+}
