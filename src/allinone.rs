@@ -20,6 +20,7 @@ use troika_rpc::{ClusterSecret, RpcClient};
 
 const SECRET_FILE: &str = "cluster.secret";
 const CLUSTER_FILE: &str = "cluster.json";
+const PORTS_FILE: &str = "ports.json";
 const CHUNK_NODES: usize = 3;
 /// How long start-up waits for every storage node to report in.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -89,7 +90,15 @@ fn new_access_key() -> (String, String) {
     (format!("TK{ak}"), Alphanumeric.sample_string(&mut rng, 40))
 }
 
-async fn bind(host: IpAddr) -> anyhow::Result<TcpListener> {
+/// Binds the port this internal service had last time (kept in
+/// `ports.json`), so addresses recorded in the metadata stay right across
+/// restarts; a new port if that one is taken.
+async fn bind(host: IpAddr, previous: Option<u16>) -> anyhow::Result<TcpListener> {
+    if let Some(port) = previous {
+        if let Ok(l) = TcpListener::bind(SocketAddr::new(host, port)).await {
+            return Ok(l);
+        }
+    }
     Ok(TcpListener::bind(SocketAddr::new(host, 0)).await?)
 }
 
@@ -108,7 +117,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     };
     let mut tasks = tokio::task::JoinSet::new();
 
-    let meta_listener = bind(args.internal_host).await?;
+    let ports_path = data.join(PORTS_FILE);
+    let previous: Vec<u16> = std::fs::read(&ports_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let meta_listener = bind(args.internal_host, previous.first().copied()).await?;
     let meta_addr = meta_listener.local_addr()?.to_string();
     tasks.spawn({
         let cfg = metastore::server::MetaConfig {
@@ -130,7 +144,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
 
     let mut chunk_addrs = Vec::new();
     for i in 1..=CHUNK_NODES {
-        let listener = bind(args.internal_host).await?;
+        let listener = bind(args.internal_host, previous.get(i).copied()).await?;
         chunk_addrs.push(listener.local_addr()?.to_string());
         let cfg = chunkstore::server::ChunkConfig {
             data_dir: data.join(format!("chunk{i}")),
@@ -146,6 +160,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("storage node {i}"))
         });
     }
+
+    let ports: Vec<u16> = std::iter::once(&meta_addr)
+        .chain(&chunk_addrs)
+        .filter_map(|a| a.parse::<SocketAddr>().ok().map(|a| a.port()))
+        .collect();
+    write_private(&ports_path, &serde_json::to_vec(&ports)?)?;
 
     let s3_listener = TcpListener::bind(args.s3_listen)
         .await

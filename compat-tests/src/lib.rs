@@ -30,9 +30,21 @@ pub fn troika_bin() -> PathBuf {
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "troika", "--bin", "troika"]);
         if release {
-            cmd.arg("--release");
+            cmd.args([
+                "build",
+                "--quiet",
+                "--release",
+                "-p",
+                "troika",
+                "--bin",
+                "troika",
+            ]);
+        } else {
+            // The same targets and features `cargo test --workspace` just
+            // built, so this only links the binary instead of rebuilding
+            // dependencies with another feature set.
+            cmd.args(["build", "--quiet", "--workspace", "--all-targets"]);
         }
         let status = cmd
             .status()

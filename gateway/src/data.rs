@@ -11,7 +11,6 @@
 //! error, with [`READ_AHEAD_BLOBS`] fetched ahead of the client.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use chunkstore::ChunkClient;
@@ -212,14 +211,6 @@ impl DataPlane {
         end: u64,
     ) -> impl Stream<Item = Result<Bytes, Error>> + Send + 'static {
         self.ensure_nodes().await;
-        let addrs = self.cluster.addrs();
-        let alive: std::collections::HashSet<NodeId> = self
-            .cluster
-            .nodes()
-            .iter()
-            .filter(|n| n.alive)
-            .map(|n| n.id)
-            .collect();
         let mut pieces = Vec::new();
         for e in &info.extents {
             let (e_start, e_end) = (e.offset, e.offset + e.len);
@@ -228,61 +219,68 @@ impl DataPlane {
             }
             let from = start.max(e_start);
             let to = end.min(e_end);
-            let mut holders: Vec<(bool, String)> = info
-                .placements
-                .get(&e.blob)
-                .into_iter()
-                .flatten()
-                .filter_map(|n| addrs.get(n).map(|a| (alive.contains(n), a.clone())))
-                .collect();
-            // Spread reads over the copies; live nodes first.
-            holders.shuffle(&mut rand::thread_rng());
-            holders.sort_by_key(|(alive, _)| !alive);
-            pieces.push((
-                e.blob,
-                e.blob_offset + (from - e_start),
-                to - from,
-                holders.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
-            ));
+            let holders = info.placements.get(&e.blob).cloned().unwrap_or_default();
+            pieces.push((e.blob, e.blob_offset + (from - e_start), to - from, holders));
         }
-        let chunks = self.chunks.clone();
-        let chunks = Arc::new(chunks);
+        let this = self.clone();
         futures::stream::iter(pieces)
             .map(move |(blob, offset, len, holders)| {
-                let chunks = chunks.clone();
-                async move { fetch(&chunks, blob, offset, len, &holders).await }
+                let this = this.clone();
+                async move { this.fetch(blob, offset, len, &holders).await }
             })
             .buffered(READ_AHEAD_BLOBS)
+    }
+
+    /// The holders' current addresses, live nodes first, in random order
+    /// to spread reads over the copies.
+    fn holder_addrs(&self, holders: &[NodeId]) -> Vec<String> {
+        let nodes = self.cluster.nodes();
+        let mut found: Vec<(bool, String)> = holders
+            .iter()
+            .filter_map(|h| nodes.iter().find(|n| n.id == *h))
+            .map(|n| (n.alive, n.addr.clone()))
+            .collect();
+        found.shuffle(&mut rand::thread_rng());
+        found.sort_by_key(|(alive, _)| !alive);
+        found.into_iter().map(|(_, a)| a).collect()
+    }
+
+    /// Reads a blob range from one of its holders, trying each in turn; if
+    /// none answers, refreshes the node list once (a node may have come
+    /// back at another address) and tries again.
+    async fn fetch(
+        &self,
+        blob: BlobId,
+        offset: u64,
+        len: u64,
+        holders: &[NodeId],
+    ) -> Result<Bytes, Error> {
+        let mut errors = Vec::new();
+        for round in 0..2 {
+            if round == 1 {
+                let _ = self.cluster.refresh(&self.meta).await;
+            }
+            for addr in self.holder_addrs(holders) {
+                match self.chunks.get(&addr, &blob, offset, len).await {
+                    Ok(data) => return Ok(data),
+                    Err(e) => {
+                        tracing::warn!(%blob, node = %addr, error = %e, "blob read failed; trying another copy");
+                        errors.push(format!("{addr}: {e}"));
+                    }
+                }
+            }
+        }
+        Err(Error::BlobUnavailable {
+            blob: blob.to_hex(),
+            detail: if errors.is_empty() {
+                "no known holder".into()
+            } else {
+                errors.join("; ")
+            },
+        })
     }
 }
 
 async fn join(h: tokio::task::JoinHandle<Result<BlobWrite, Error>>) -> Result<BlobWrite, Error> {
     h.await.map_err(|e| Error::Internal(e.to_string()))?
-}
-
-async fn fetch(
-    chunks: &ChunkClient,
-    blob: BlobId,
-    offset: u64,
-    len: u64,
-    holders: &[String],
-) -> Result<Bytes, Error> {
-    let mut errors = Vec::new();
-    for addr in holders {
-        match chunks.get(addr, &blob, offset, len).await {
-            Ok(data) => return Ok(data),
-            Err(e) => {
-                tracing::warn!(%blob, node = %addr, error = %e, "blob read failed; trying another copy");
-                errors.push(format!("{addr}: {e}"));
-            }
-        }
-    }
-    Err(Error::BlobUnavailable {
-        blob: blob.to_hex(),
-        detail: if errors.is_empty() {
-            "no known holder".into()
-        } else {
-            errors.join("; ")
-        },
-    })
 }

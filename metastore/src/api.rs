@@ -329,7 +329,6 @@ pub struct RaftStatus {
     pub leader_addr: Option<String>,
     pub term: u64,
     pub last_log_index: Option<u64>,
-    pub commit_index: Option<u64>,
     pub applied_index: Option<u64>,
     pub voters: Vec<u64>,
     pub members: BTreeMap<u64, String>,

@@ -71,11 +71,24 @@ pub struct MetaConfig {
 
 struct Shared {
     raft: Raft,
+    /// Commands waiting to be proposed together (group commit).
+    proposals: tokio::sync::mpsc::Sender<Proposal>,
     store: Store,
     /// Last heartbeat of each storage node: soft state of the leader,
     /// cleared when it becomes leader.
     liveness: Mutex<Liveness>,
 }
+
+/// A command waiting for its group's commit, and where its outcome goes.
+type Proposal = (
+    Request,
+    tokio::sync::oneshot::Sender<Result<crate::api::Response, Error>>,
+);
+
+/// Most commands proposed as one log entry.
+const GROUP_MAX: usize = 512;
+/// Groups proposed at once: one being replicated while the next fills.
+const GROUPS_IN_FLIGHT: usize = 2;
 
 #[derive(Default)]
 struct Liveness {
@@ -134,8 +147,11 @@ pub async fn run(
         tracing::info!(?members, "initialising a new metadata group");
         raft.initialize(members).await.map_err(|e| internal(&e))?;
     }
+    let (proposals, queue) = tokio::sync::mpsc::channel(4 * GROUP_MAX);
+    tokio::spawn(group_commit(raft.clone(), queue));
     let shared = Arc::new(Shared {
         raft: raft.clone(),
+        proposals,
         store: Store::from_db(db),
         liveness: Mutex::new(Liveness::default()),
     });
@@ -167,6 +183,62 @@ pub async fn run(
     watcher.abort();
     let _ = raft.shutdown().await;
     result
+}
+
+/// Group commit: takes every command waiting, proposes them as one log
+/// entry (one append, one fsync on each node) and hands each its outcome.
+async fn group_commit(raft: Raft, mut queue: tokio::sync::mpsc::Receiver<Proposal>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(GROUPS_IN_FLIGHT));
+    while let Some(first) = queue.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        // Everything that queued while the previous group was in flight.
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match queue.try_recv() {
+                Ok(p) => group.push(p),
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            let (reqs, waiters): (Vec<Request>, Vec<_>) = group.into_iter().unzip();
+            let n = reqs.len();
+            let outcome = tokio::time::timeout(WRITE_TIMEOUT, raft.client_write(reqs)).await;
+            drop(slot);
+            match outcome {
+                Ok(Ok(resp)) if resp.data.len() == n => {
+                    for (w, r) in waiters.into_iter().zip(resp.data) {
+                        let _ = w.send(Ok(r));
+                    }
+                }
+                Ok(Ok(_)) => {
+                    let e = Error::Internal("group reply of the wrong size".into());
+                    for w in waiters {
+                        let _ = w.send(Err(e.clone()));
+                    }
+                }
+                Ok(Err(e)) => {
+                    let err = match e {
+                        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                            Error::NotLeader(f.leader_node.map(|n| n.addr))
+                        }
+                        e => Error::Unavailable(e.to_string()),
+                    };
+                    for w in waiters {
+                        let _ = w.send(Err(err.clone()));
+                    }
+                }
+                Err(_) => {
+                    let err = Error::Unavailable("no quorum acknowledged the write in time".into());
+                    for w in waiters {
+                        let _ = w.send(Err(err.clone()));
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// Resets storage node liveness whenever this node becomes leader.
@@ -206,7 +278,6 @@ fn status(s: &Shared) -> RaftStatus {
         leader_addr: leader_addr(s),
         term: m.current_term,
         last_log_index: m.last_log_index,
-        commit_index: m.last_applied.map(|l| l.index),
         applied_index: m.last_applied.map(|l| l.index),
         voters: membership.voter_ids().collect(),
         members: membership
@@ -258,18 +329,14 @@ async fn command(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
         Ok(r) => r,
         Err(e) => return error_response(e),
     };
-    match tokio::time::timeout(WRITE_TIMEOUT, s.raft.client_write(req)).await {
-        Err(_) => error_response(Error::Unavailable(
-            "no quorum acknowledged the write in time".into(),
-        )),
-        Ok(Ok(resp)) => match resp.data {
-            Ok(reply) => Json(reply).into_response(),
-            Err(e) => error_response(e),
-        },
-        Ok(Err(e)) => {
-            let forward = matches!(e, RaftError::APIError(ClientWriteError::ForwardToLeader(_)));
-            error_response(not_leader(&s, forward, e))
-        }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if s.proposals.send((req, tx)).await.is_err() {
+        return error_response(Error::Unavailable("meta node shutting down".into()));
+    }
+    match rx.await {
+        Ok(Ok(Ok(reply))) => Json(reply).into_response(),
+        Ok(Ok(Err(e))) | Ok(Err(e)) => error_response(e),
+        Err(_) => error_response(Error::Unavailable("proposal dropped".into())),
     }
 }
 

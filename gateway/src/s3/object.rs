@@ -116,8 +116,15 @@ pub fn object_meta(headers: &HeaderMap) -> ObjectMeta {
 pub async fn put(gw: &Gateway, req: &S3Request, body: Body) -> Result<Response, Error> {
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
     Namespace::check_key(&key)?;
-    // Refuse before streaming gigabytes into a bucket that does not exist.
-    gw.ns.head_bucket(&bucket).await?;
+    // Refuse before streaming gigabytes into a bucket that does not exist;
+    // for a small body the commit itself finds out, one round trip sooner.
+    let declared = req
+        .header("x-amz-decoded-content-length")
+        .or(req.header("content-length"))
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_none_or(|n| n > crate::data::BLOB_MAX_BYTES as u64) {
+        gw.ns.head_bucket(&bucket).await?;
+    }
     let written = receive(gw, &req.parts, &req.auth, body).await?;
     let etag = hex::encode(written.md5);
     let mut meta = object_meta(&req.parts.headers);

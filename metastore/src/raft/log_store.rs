@@ -17,7 +17,7 @@ use super::{blocking, io_error, NodeId, StorageError, TypeConfig};
 
 /// log index → entry (JSON).
 pub const RAFT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
-/// `vote`, `last_purged`, `committed` → JSON.
+/// `vote`, `last_purged` → JSON.
 pub const RAFT_META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
 
 type Entry = openraft::Entry<TypeConfig>;
@@ -155,20 +155,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
         let db = self.db.clone();
         blocking(move || Self::read_meta(&db, "vote")).await
-    }
-
-    async fn save_committed(
-        &mut self,
-        committed: Option<LogId<NodeId>>,
-    ) -> Result<(), StorageError> {
-        self.write(move |txn| Self::put_meta(txn, "committed", &committed))
-            .await
-    }
-
-    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError> {
-        let db = self.db.clone();
-        blocking(move || Ok(Self::read_meta::<Option<LogId<NodeId>>>(&db, "committed")?.flatten()))
-            .await
     }
 
     async fn append<I>(

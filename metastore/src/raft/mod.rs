@@ -8,16 +8,22 @@
 //!   builds and installs snapshots (streamed through files).
 //! - [`network`]: the Raft RPCs over the cluster's signed HTTP/2.
 
+// openraft's trait methods return its `StorageError`, which is large; the
+// helpers here return it too rather than converting at every call.
+#![allow(clippy::result_large_err)]
+
 pub mod log_store;
 pub mod network;
 pub mod state_machine;
 
 use crate::api::{Request, Response};
 
+// A log entry carries a group of requests: concurrent commands share one
+// append and one fsync (group commit, see `server`).
 openraft::declare_raft_types!(
     pub TypeConfig:
-        D = Request,
-        R = Response,
+        D = Vec<Request>,
+        R = Vec<Response>,
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
@@ -84,12 +90,12 @@ mod tests {
     fn entry(index: u64, client: u64, seq: u64, cmd: Command) -> openraft::Entry<TypeConfig> {
         openraft::Entry {
             log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
-            payload: EntryPayload::Normal(Request {
+            payload: EntryPayload::Normal(vec![Request {
                 client,
                 seq,
                 now: 1,
                 cmd,
-            }),
+            }]),
         }
     }
 
@@ -111,12 +117,49 @@ mod tests {
             .await
             .unwrap();
         // The retry gets the first outcome, not BucketExists.
-        assert!(matches!(r[0], Ok(Reply::Done)));
-        assert!(matches!(r[1], Ok(Reply::Done)));
+        assert!(matches!(r[0][0], Ok(Reply::Done)));
+        assert!(matches!(r[1][0], Ok(Reply::Done)));
         let r = sm.apply(vec![entry(3, 7, 2, bucket("bk1"))]).await.unwrap();
-        assert!(matches!(r[0], Err(crate::Error::BucketExists(_))));
+        assert!(matches!(r[0][0], Err(crate::Error::BucketExists(_))));
         let (applied, _) = sm.applied_state().await.unwrap();
         assert_eq!(applied.map(|l| l.index), Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_failed_command_in_a_group_changes_nothing_else() {
+        let (_dir, _log, mut sm) = Builder.build().await.unwrap();
+        let mut e = entry(1, 7, 1, bucket("bk1"));
+        if let EntryPayload::Normal(reqs) = &mut e.payload {
+            // A duplicate bucket (fails), then a good one, then a bad name.
+            let mut dup = reqs[0].clone();
+            dup.seq = 2;
+            let mut ok = reqs[0].clone();
+            ok.seq = 3;
+            ok.cmd = bucket("bk2");
+            let mut bad = reqs[0].clone();
+            bad.seq = 4;
+            bad.cmd = bucket("NO");
+            reqs.extend([dup, ok, bad]);
+        }
+        let r = sm
+            .apply(vec![e, entry(2, 7, 5, bucket("bk3"))])
+            .await
+            .unwrap();
+        assert!(matches!(r[0][0], Ok(Reply::Done)));
+        assert!(matches!(r[0][1], Err(crate::Error::BucketExists(_))));
+        assert!(matches!(r[0][2], Ok(Reply::Done)));
+        assert!(matches!(r[0][3], Err(crate::Error::Invalid(_))));
+        assert!(matches!(r[1][0], Ok(Reply::Done)));
+        let store = crate::store::Store::from_db(sm.db().clone());
+        match store.query(&crate::api::Query::ListBuckets).unwrap() {
+            Reply::Buckets(list) => {
+                let names: Vec<_> = list.iter().map(|b| b.name.as_str()).collect();
+                assert_eq!(names, ["bk1", "bk2", "bk3"]);
+            }
+            r => panic!("{r:?}"),
+        }
+        let (applied, _) = sm.applied_state().await.unwrap();
+        assert_eq!(applied.map(|l| l.index), Some(2));
     }
 
     #[tokio::test]
@@ -146,7 +189,7 @@ mod tests {
             .apply(vec![entry(51, 1, 50, bucket("bucket-050"))])
             .await
             .unwrap();
-        assert!(matches!(r[0], Ok(Reply::Done)));
+        assert!(matches!(r[0][0], Ok(Reply::Done)));
         assert!(b.get_current_snapshot().await.unwrap().is_some());
     }
 }

@@ -24,7 +24,7 @@ use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransactio
 use serde::{Deserialize, Serialize};
 
 use super::{blocking, io_error, NodeId, StorageError, TypeConfig};
-use crate::api::{Reply, Request, Response};
+use crate::api::{Request, Response};
 use crate::state::{self, tables::*};
 
 /// `last_applied`, `membership` → JSON.
@@ -143,28 +143,93 @@ impl StateMachine {
         Ok(())
     }
 
-    /// Applies one entry in its own transaction; returns its response.
-    fn apply_one(db: &Database, entry: &Entry) -> Result<Response, StorageError> {
+    /// Applies a batch of entries (each a group of requests) in one
+    /// transaction. If any command fails (which must change nothing), the
+    /// whole transaction is dropped and the batch applied again request by
+    /// request, so the failed command's partial changes cannot leak.
+    fn apply_batch(db: &Database, entries: &[Entry]) -> Result<Vec<Vec<Response>>, StorageError> {
+        let Some(last) = entries.last() else {
+            return Ok(Vec::new());
+        };
+        let mut txn = db.begin_write().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        txn.set_durability(Durability::None);
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match &entry.payload {
+                EntryPayload::Blank => out.push(Vec::new()),
+                EntryPayload::Membership(m) => {
+                    Self::put_meta(
+                        &txn,
+                        "membership",
+                        &Membership::new(Some(entry.log_id), m.clone()),
+                    )?;
+                    out.push(Vec::new());
+                }
+                EntryPayload::Normal(reqs) => {
+                    let mut replies = Vec::with_capacity(reqs.len());
+                    for req in reqs {
+                        match Self::already_applied(&txn, req)? {
+                            Some(done) => replies.push(done),
+                            None => {
+                                let result = state::apply(&txn, &req.cmd);
+                                if result.is_err() {
+                                    txn.abort().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+                                    return entries
+                                        .iter()
+                                        .map(|e| Self::apply_one(db, e))
+                                        .collect();
+                                }
+                                Self::remember(&txn, req, &result)?;
+                                replies.push(result);
+                            }
+                        }
+                    }
+                    out.push(replies);
+                }
+            }
+        }
+        Self::put_meta(&txn, "last_applied", &last.log_id)?;
+        txn.commit().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        Ok(out)
+    }
+
+    /// Applies one entry one request per transaction. `last_applied` moves
+    /// to the entry only with its last request: after a crash in between,
+    /// the entry is applied again and its first requests are answered from
+    /// the deduplication table.
+    fn apply_one(db: &Database, entry: &Entry) -> Result<Vec<Response>, StorageError> {
         let begin = || -> Result<WriteTransaction, StorageError> {
             let mut txn = db.begin_write().map_err(|e| sm_err(ErrorVerb::Write, e))?;
             txn.set_durability(Durability::None);
             Ok(txn)
         };
-        let mut txn = begin()?;
-        let response: Response = match &entry.payload {
-            EntryPayload::Blank => Ok(Reply::Done),
+        let commit = |txn: WriteTransaction| -> Result<(), StorageError> {
+            Self::put_meta(&txn, "last_applied", &entry.log_id)?;
+            txn.commit().map_err(|e| sm_err(ErrorVerb::Write, e))
+        };
+        let reqs = match &entry.payload {
+            EntryPayload::Normal(reqs) if !reqs.is_empty() => reqs,
             EntryPayload::Membership(m) => {
+                let txn = begin()?;
                 Self::put_meta(
                     &txn,
                     "membership",
                     &Membership::new(Some(entry.log_id), m.clone()),
                 )?;
-                Ok(Reply::Done)
+                commit(txn)?;
+                return Ok(Vec::new());
             }
-            EntryPayload::Normal(req) => {
-                if let Some(done) = Self::already_applied(&txn, req)? {
-                    done
-                } else {
+            _ => {
+                commit(begin()?)?;
+                return Ok(Vec::new());
+            }
+        };
+        let mut replies = Vec::with_capacity(reqs.len());
+        for (i, req) in reqs.iter().enumerate() {
+            let mut txn = begin()?;
+            let result = match Self::already_applied(&txn, req)? {
+                Some(done) => done,
+                None => {
                     let result = state::apply(&txn, &req.cmd);
                     if result.is_err() {
                         // A failed command changes nothing: start over with
@@ -175,11 +240,15 @@ impl StateMachine {
                     Self::remember(&txn, req, &result)?;
                     result
                 }
+            };
+            replies.push(result);
+            if i + 1 == reqs.len() {
+                commit(txn)?;
+            } else {
+                txn.commit().map_err(|e| sm_err(ErrorVerb::Write, e))?;
             }
-        };
-        Self::put_meta(&txn, "last_applied", &entry.log_id)?;
-        txn.commit().map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        Ok(response)
+        }
+        Ok(replies)
     }
 
     fn already_applied(
@@ -468,14 +537,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         .await
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Response>>, StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let db = self.db.clone();
-        blocking(move || entries.iter().map(|e| Self::apply_one(&db, e)).collect()).await
+        blocking(move || Self::apply_batch(&db, &entries)).await
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
