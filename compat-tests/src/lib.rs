@@ -310,8 +310,17 @@ impl Cluster {
             access_key: String::new(),
             secret_key: String::new(),
         };
+        // Every gateway ready and seeing every storage node: a write placed
+        // before a node registered would get fewer copies than the test
+        // expects.
         for g in &cluster.gateways {
             wait_ready(&g.addr);
+            let want = format!("{chunks} live storage nodes");
+            let deadline = Instant::now() + START_TIMEOUT;
+            while !http_get(&g.addr, "/ready").is_some_and(|(_, b)| b.contains(&want)) {
+                assert!(Instant::now() < deadline, "{} never saw {want}", g.name);
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
         let out = cluster.admin(&["key", "create", "--name", "test"]);
         let v: serde_json::Value = serde_json::from_str(&out).expect("key create output");

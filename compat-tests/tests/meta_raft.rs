@@ -161,7 +161,8 @@ async fn whole_group_restarts_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lagging_follower_catches_up_by_snapshot() {
-    let mut c = Cluster::start_with(3, 3, 1, 500);
+    // Small snapshots, so the leader's log is compacted past the follower.
+    let mut c = Cluster::start_with(3, 3, 1, 20);
     let s3 = client(&c, 0);
     s3.create_bucket().bucket("hav").send().await.unwrap();
     let leader = c.wait_leader();
@@ -216,7 +217,8 @@ async fn lagging_follower_catches_up_by_snapshot() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert!(follower_applied >= leader_applied && leader_applied > total as u64);
+    // Commands travel in groups, so there are fewer log entries than commands.
+    assert!(follower_applied >= leader_applied && leader_applied > 20);
     let snap = c
         .dir
         .path()

@@ -106,7 +106,8 @@ fn raft_config(snapshot_every: u64) -> Result<openraft::Config, Error> {
         election_timeout_max: 1200,
         install_snapshot_timeout: 10_000,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
-        max_in_snapshot_log_to_keep: 500,
+        // Keep a little log behind each snapshot for followers just behind.
+        max_in_snapshot_log_to_keep: snapshot_every.min(500),
         purge_batch_size: 256,
         max_payload_entries: 512,
         ..Default::default()

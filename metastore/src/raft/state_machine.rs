@@ -585,7 +585,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let dir = self.snapshot_dir.clone();
         let db = self.db.clone();
         let meta = meta.clone();
-        blocking(move || Self::install(&db, &dir, &path, &meta)).await
+        let id = meta.snapshot_id.clone();
+        let index = meta.last_log_id.map(|l| l.index);
+        blocking(move || Self::install(&db, &dir, &path, &meta)).await?;
+        tracing::info!(snapshot = %id, ?index, "installed snapshot from the leader");
+        Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
