@@ -93,28 +93,11 @@ fn main() {
         disk_w3 / 3.0
     );
 
-    let port = free_port("127.0.0.1");
-    let addr = format!("127.0.0.1:{port}");
     let data_dir = dir.path().join("data");
-    let server = Proc::start_at(
-        "server",
-        &addr,
-        vec![
-            "server".into(),
-            "--data".into(),
-            data_dir.display().to_string(),
-            "--s3-listen".into(),
-            addr.clone(),
-        ],
-        dir.path(),
-    );
+    let server = start_server(&data_dir, dir.path());
+    let addr = server.addr.clone();
     wait_ready(&addr);
-    let info: serde_json::Value = loop {
-        if let Ok(t) = std::fs::read_to_string(data_dir.join("cluster.json")) {
-            break serde_json::from_str(&t).unwrap();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let info = read_cluster_json(&data_dir);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let s3 = s3(

@@ -44,7 +44,7 @@ pub fn troika_bin() -> PathBuf {
             // The same targets and features `cargo test --workspace` just
             // built, so this only links the binary instead of rebuilding
             // dependencies with another feature set.
-            cmd.args(["build", "--quiet", "--workspace", "--all-targets"]);
+            cmd.args(["build", "--quiet", "--workspace", "--bins", "--tests"]);
         }
         let status = cmd
             .status()
@@ -439,6 +439,40 @@ impl Cluster {
             assert!(Instant::now() < deadline, "expected {n} live nodes:\n{out}");
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+}
+
+/// Starts `troika server` on `data_dir` with its S3 endpoint on a free
+/// loopback port; logs go to `log_dir`. Returns the process (its `addr` is
+/// the S3 endpoint's).
+pub fn start_server(data_dir: &Path, log_dir: &Path) -> Proc {
+    let addr = format!("127.0.0.1:{}", free_port("127.0.0.1"));
+    Proc::start_at(
+        "server",
+        &addr,
+        vec![
+            "server".into(),
+            "--data".into(),
+            data_dir.display().to_string(),
+            "--s3-listen".into(),
+            addr.clone(),
+        ],
+        log_dir,
+    )
+}
+
+/// Waits for `troika server`'s `cluster.json` in `data_dir` and reads it.
+pub fn read_cluster_json(data_dir: &Path) -> serde_json::Value {
+    let path = data_dir.join("cluster.json");
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "no {} appeared", path.display());
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use aws_sdk_s3::primitives::ByteStream;
 use common::*;
 
@@ -196,38 +194,10 @@ async fn all_in_one_server_keeps_data_and_keys_across_kill_9() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let port = free_port("127.0.0.1");
-    let addr = format!("127.0.0.1:{port}");
-    let mut server = Proc::start_at(
-        "server",
-        &addr,
-        vec![
-            "server".into(),
-            "--data".into(),
-            data_dir.display().to_string(),
-            "--s3-listen".into(),
-            addr.clone(),
-        ],
-        dir.path(),
-    );
+    let mut server = start_server(&data_dir, dir.path());
+    let addr = server.addr.clone();
     let cluster_json = data_dir.join("cluster.json");
-    let read_cluster = || -> serde_json::Value {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&cluster_json) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-                    return v;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no cluster.json; log:\n{}",
-                server_log(dir.path())
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    let info = read_cluster();
+    let info = read_cluster_json(&data_dir);
     wait_ready(&addr);
     assert_eq!(info["s3_endpoint"], format!("http://{addr}"));
     let mode = std::fs::metadata(&cluster_json)
@@ -263,7 +233,7 @@ async fn all_in_one_server_keeps_data_and_keys_across_kill_9() {
     server.kill();
     server.restart();
     wait_ready(&addr);
-    let again = read_cluster();
+    let again = read_cluster_json(&data_dir);
     assert_eq!(
         again["access_key"], info["access_key"],
         "the dev key survives restarts"
@@ -272,8 +242,4 @@ async fn all_in_one_server_keeps_data_and_keys_across_kill_9() {
     assert!(get_bytes(&s3c, "aio", "x/y.bin").await == body);
     let (st, _) = http_get(&addr, "/health").unwrap();
     assert_eq!(st, 200);
-}
-
-fn server_log(dir: &std::path::Path) -> String {
-    std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
 }
