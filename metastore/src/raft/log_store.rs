@@ -46,16 +46,7 @@ impl LogStore {
         db: &Database,
         key: &str,
     ) -> Result<Option<T>, StorageError> {
-        let txn = db.begin_read().map_err(|e| err(ErrorVerb::Read, e))?;
-        let t = txn
-            .open_table(RAFT_META)
-            .map_err(|e| err(ErrorVerb::Read, e))?;
-        match t.get(key).map_err(|e| err(ErrorVerb::Read, e))? {
-            Some(v) => serde_json::from_slice(v.value())
-                .map(Some)
-                .map_err(|e| err(ErrorVerb::Read, e)),
-            None => Ok(None),
-        }
+        super::read_json(db, RAFT_META, key, ErrorSubject::Logs)
     }
 
     /// Runs `f` in one durable write transaction.

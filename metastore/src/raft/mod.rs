@@ -50,6 +50,25 @@ pub(crate) async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Reads the JSON value under `key` of a `name → JSON` table (the Raft
+/// meta and state machine meta tables), in its own read transaction.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    db: &redb::Database,
+    table: redb::TableDefinition<&str, &[u8]>,
+    key: &str,
+    subject: openraft::ErrorSubject<NodeId>,
+) -> Result<Option<T>, StorageError> {
+    let err = |e: &dyn std::fmt::Display| io_error(subject.clone(), openraft::ErrorVerb::Read, e);
+    let txn = db.begin_read().map_err(|e| err(&e))?;
+    let t = txn.open_table(table).map_err(|e| err(&e))?;
+    match t.get(key).map_err(|e| err(&e))? {
+        Some(v) => serde_json::from_slice(v.value())
+            .map(Some)
+            .map_err(|e| err(&e)),
+        None => Ok(None),
+    }
+}
+
 pub(crate) fn io_error(
     subject: openraft::ErrorSubject<NodeId>,
     verb: openraft::ErrorVerb,

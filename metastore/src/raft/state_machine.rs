@@ -117,16 +117,7 @@ impl StateMachine {
         db: &Database,
         key: &str,
     ) -> Result<Option<T>, StorageError> {
-        let txn = db.begin_read().map_err(|e| sm_err(ErrorVerb::Read, e))?;
-        let t = txn
-            .open_table(SM_META)
-            .map_err(|e| sm_err(ErrorVerb::Read, e))?;
-        match t.get(key).map_err(|e| sm_err(ErrorVerb::Read, e))? {
-            Some(v) => serde_json::from_slice(v.value())
-                .map(Some)
-                .map_err(|e| sm_err(ErrorVerb::Read, e)),
-            None => Ok(None),
-        }
+        super::read_json(db, SM_META, key, ErrorSubject::StateMachine)
     }
 
     fn put_meta(
