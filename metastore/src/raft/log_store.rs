@@ -69,13 +69,7 @@ impl LogStore {
         key: &str,
         value: &impl serde::Serialize,
     ) -> Result<(), StorageError> {
-        let mut t = txn
-            .open_table(RAFT_META)
-            .map_err(|e| err(ErrorVerb::Write, e))?;
-        let bytes = serde_json::to_vec(value).map_err(|e| err(ErrorVerb::Write, e))?;
-        t.insert(key, bytes.as_slice())
-            .map_err(|e| err(ErrorVerb::Write, e))?;
-        Ok(())
+        super::write_json(txn, RAFT_META, key, value, ErrorSubject::Logs)
     }
 }
 

@@ -69,6 +69,21 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// Writes `value` as JSON under `key` of a `name → JSON` table, in `txn`.
+pub(crate) fn write_json(
+    txn: &redb::WriteTransaction,
+    table: redb::TableDefinition<&str, &[u8]>,
+    key: &str,
+    value: &impl serde::Serialize,
+    subject: openraft::ErrorSubject<NodeId>,
+) -> Result<(), StorageError> {
+    let err = |e: &dyn std::fmt::Display| io_error(subject.clone(), openraft::ErrorVerb::Write, e);
+    let mut t = txn.open_table(table).map_err(|e| err(&e))?;
+    let bytes = serde_json::to_vec(value).map_err(|e| err(&e))?;
+    t.insert(key, bytes.as_slice()).map_err(|e| err(&e))?;
+    Ok(())
+}
+
 pub(crate) fn io_error(
     subject: openraft::ErrorSubject<NodeId>,
     verb: openraft::ErrorVerb,

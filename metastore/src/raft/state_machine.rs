@@ -125,13 +125,7 @@ impl StateMachine {
         key: &str,
         value: &impl Serialize,
     ) -> Result<(), StorageError> {
-        let mut t = txn
-            .open_table(SM_META)
-            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        let bytes = serde_json::to_vec(value).map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        t.insert(key, bytes.as_slice())
-            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        Ok(())
+        super::write_json(txn, SM_META, key, value, ErrorSubject::StateMachine)
     }
 
     /// Applies a batch of entries (each a group of requests) in one
