@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use metastore::api::Command;
+use metastore::api::{Command, Grant, Query, Reply};
 use metastore::MetaClient;
 use troika_rpc::{ClusterSecret, RpcClient};
 
@@ -48,10 +48,29 @@ enum MetaCmd {
 
 #[derive(Subcommand)]
 enum KeyCmd {
-    /// Create an access key and print it as JSON.
+    /// Create an access key and print it as JSON. It can use the buckets it
+    /// creates and those it is allowed (`key allow`).
     Create {
         #[arg(long, default_value = "")]
         name: String,
+        /// The key may use every bucket (an administrator's key).
+        #[arg(long)]
+        all_buckets: bool,
+    },
+    /// List access keys and their bucket rights (secrets are not shown).
+    List,
+    /// Delete an access key.
+    Delete { access_key: String },
+    /// Set what a key may do in a bucket: --read, --write, both, or neither
+    /// to revoke.
+    Allow {
+        access_key: String,
+        #[arg(long)]
+        bucket: String,
+        #[arg(long)]
+        read: bool,
+        #[arg(long)]
+        write: bool,
     },
 }
 
@@ -109,8 +128,65 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
             println!("\n{}", serde_json::to_string_pretty(&stats)?);
         }
+        AdminCmd::Key { cmd: KeyCmd::List } => {
+            let meta = client(&args)?;
+            let Reply::Keys(keys) = meta.query(&Query::ListKeys).await? else {
+                anyhow::bail!("unexpected reply to a key listing");
+            };
+            println!("{:<22} {:<16} BUCKETS", "ACCESS KEY", "NAME");
+            for k in keys {
+                let buckets = if k.all_buckets {
+                    "* (all, read+write)".to_string()
+                } else {
+                    k.grants
+                        .iter()
+                        .map(|(b, g)| {
+                            let rights = match (g.read, g.write) {
+                                (true, true) => "rw",
+                                (true, false) => "r",
+                                _ => "w",
+                            };
+                            format!("{b}:{rights}")
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                println!("{:<22} {:<16} {buckets}", k.access_key, k.name);
+            }
+        }
         AdminCmd::Key {
-            cmd: KeyCmd::Create { name },
+            cmd: KeyCmd::Delete { access_key },
+        } => {
+            client(&args)?
+                .command(&Command::DeleteKey {
+                    access_key: access_key.clone(),
+                })
+                .await?;
+            println!("deleted {access_key}");
+        }
+        AdminCmd::Key {
+            cmd:
+                KeyCmd::Allow {
+                    access_key,
+                    bucket,
+                    read,
+                    write,
+                },
+        } => {
+            client(&args)?
+                .command(&Command::AllowKey {
+                    access_key: access_key.clone(),
+                    bucket: bucket.clone(),
+                    grant: Grant {
+                        read: *read,
+                        write: *write,
+                    },
+                })
+                .await?;
+            println!("{access_key} on {bucket}: read={read} write={write}");
+        }
+        AdminCmd::Key {
+            cmd: KeyCmd::Create { name, all_buckets },
         } => {
             let meta = client(&args)?;
             let access_key = format!("TK{}", hex::encode_upper(rand::random::<[u8; 9]>()));
@@ -119,6 +195,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 access_key: access_key.clone(),
                 secret_key: secret_key.clone(),
                 name: name.clone(),
+                all_buckets: *all_buckets,
                 now: gateway::namespace::now_ns(),
             })
             .await?;

@@ -37,6 +37,12 @@ pub struct ServerArgs {
     /// ports are chosen by the OS.
     #[arg(long, default_value = "127.0.0.1")]
     internal_host: IpAddr,
+    /// Base domain for virtual-hosted-style requests (`BUCKET.DOMAIN`).
+    #[arg(long, env = "TROIKA_S3_DOMAIN")]
+    s3_domain: Option<String>,
+    /// Abort multipart uploads not completed within this many seconds.
+    #[arg(long, default_value_t = 7 * 24 * 3600)]
+    upload_expiry_secs: u64,
 }
 
 /// What `cluster.json` holds: everything a client needs to connect.
@@ -133,6 +139,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             peers: [(1, meta_addr.clone())].into(),
             init: true,
             snapshot_every: 10_000,
+            upload_expiry: Duration::from_secs(args.upload_expiry_secs),
         };
         let stop = stop();
         async move {
@@ -175,6 +182,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         let cfg = gateway::GatewayConfig {
             meta: vec![meta_addr.clone()],
             secret: secret.clone(),
+            s3_domain: args.s3_domain.clone(),
         };
         let stop = stop();
         async move {
@@ -256,6 +264,7 @@ async fn prepare(meta: &MetaClient, access_key: &str, secret_key: &str) -> anyho
                 access_key: access_key.to_string(),
                 secret_key: secret_key.to_string(),
                 name: "dev".into(),
+                all_buckets: true,
                 now: gateway::namespace::now_ns(),
             })
             .await?;

@@ -58,6 +58,9 @@ enum Role {
         /// Snapshot the state machine and compact the log every N entries.
         #[arg(long, default_value_t = 10_000)]
         snapshot_every: u64,
+        /// Abort multipart uploads not completed within this many seconds.
+        #[arg(long, default_value_t = 7 * 24 * 3600)]
+        upload_expiry_secs: u64,
         #[command(flatten)]
         secret: SecretArgs,
     },
@@ -86,6 +89,10 @@ enum Role {
         meta: Vec<String>,
         #[arg(long, default_value = "127.0.0.1:9000")]
         s3_listen: SocketAddr,
+        /// Base domain for virtual-hosted-style requests
+        /// (`BUCKET.DOMAIN/KEY`); path style always works.
+        #[arg(long, env = "TROIKA_S3_DOMAIN")]
+        s3_domain: Option<String>,
         #[command(flatten)]
         secret: SecretArgs,
     },
@@ -121,6 +128,7 @@ async fn run(role: Role) -> anyhow::Result<()> {
             peers,
             init,
             snapshot_every,
+            upload_expiry_secs,
             secret,
         } => {
             let secret = config::load_secret(&secret)?;
@@ -140,6 +148,7 @@ async fn run(role: Role) -> anyhow::Result<()> {
                     peers,
                     init,
                     snapshot_every,
+                    upload_expiry: std::time::Duration::from_secs(upload_expiry_secs),
                 },
                 config::shutdown_signal(),
             )
@@ -173,13 +182,18 @@ async fn run(role: Role) -> anyhow::Result<()> {
         Role::Gateway {
             meta,
             s3_listen,
+            s3_domain,
             secret,
         } => {
             let secret = config::load_secret(&secret)?;
             let listener = config::bind(s3_listen, "gateway").await?;
             gateway::run(
                 listener,
-                gateway::GatewayConfig { meta, secret },
+                gateway::GatewayConfig {
+                    meta,
+                    secret,
+                    s3_domain,
+                },
                 config::shutdown_signal(),
             )
             .await

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Real S3 clients from outside Rust (aws CLI, boto3) against `troika server`.
+# Real S3 clients from outside Rust (aws CLI, rclone, s3cmd, boto3) against
+# `troika server`.
 # Usage: compat-tests/external/run.sh [path/to/troika]
-# Needs: python3 with awscli and boto3 installed, curl, cmp.
+# Needs: python3 with awscli and boto3 installed, rclone, s3cmd, curl, cmp,
+# diff, timeout (.ci/run installs them).
+# Prints one "ok"/"FAIL" line per step (a failing step's log follows its
+# line) and a closing "external clients: N passed, M failed" line.
+# STEP_TIMEOUT (seconds, default 120) bounds each step and SUITE_TIMEOUT
+# (default 900) all of them; CLIENTS (default "aws rclone s3cmd boto3") picks
+# which clients' steps run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:-$here/../../target/debug/troika}
@@ -18,34 +25,116 @@ for _ in $(seq 1 300); do
 done
 curl -sf "$endpoint/ready" >/dev/null || { cat "$work/server.log"; echo "server did not become ready"; exit 1; }
 
-export AWS_ACCESS_KEY_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_key"])' "$work/data/cluster.json")
-export AWS_SECRET_ACCESS_KEY=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret_key"])' "$work/data/cluster.json")
+AWS_ACCESS_KEY_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_key"])' "$work/data/cluster.json")
+AWS_SECRET_ACCESS_KEY=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret_key"])' "$work/data/cluster.json")
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 export AWS_DEFAULT_REGION=us-east-1
+# No ~/.aws of whoever runs this; few retries, so a failure shows at once.
+export AWS_CONFIG_FILE=$work/aws-config AWS_SHARED_CREDENTIALS_FILE=$work/aws-credentials
+export AWS_RETRY_MODE=standard AWS_MAX_ATTEMPTS=2 AWS_PAGER=""
+export here work port endpoint
+: "${STEP_TIMEOUT:=120}" "${SUITE_TIMEOUT:=900}" "${CLIENTS:=aws rclone s3cmd boto3}"
 
 passed=0; failed=0
-step() { # name, command...
+deadline=$((SECONDS + SUITE_TIMEOUT))
+# step NAME COMMAND...: runs COMMAND (a function below or a program) in a
+# fresh bash with -euo pipefail, bounded by STEP_TIMEOUT and what is left of
+# SUITE_TIMEOUT; prints one line, and the step's output when it failed.
+step() {
   local name=$1; shift
+  local budget=$((deadline - SECONDS)) rc=0
+  [ "$budget" -lt "$STEP_TIMEOUT" ] || budget=$STEP_TIMEOUT
   echo "+ $*" >"$work/step.log"
-  if "$@" >>"$work/step.log" 2>&1; then
+  if ! kill -0 "$server" 2>/dev/null; then
+    echo "(not run: the server has exited)" >>"$work/step.log"; rc=1
+  elif [ "$budget" -le 0 ]; then
+    echo "(not run: the suite's ${SUITE_TIMEOUT}s are up)" >>"$work/step.log"; rc=1
+  else
+    timeout -k 5 "$budget" bash -c 'set -euo pipefail; "$@"' step "$@" >>"$work/step.log" 2>&1 || rc=$?
+    [ "$rc" -ne 124 ] || echo "(timed out after ${budget}s)" >>"$work/step.log"
+  fi
+  if [ "$rc" -eq 0 ]; then
     passed=$((passed+1)); echo "ok   $name"
   else
-    failed=$((failed+1)); echo "FAIL $name"; cat "$work/step.log"
+    failed=$((failed+1)); echo "FAIL $name"; sed 's/^/    /' "$work/step.log"
   fi
 }
-aws_() { aws --endpoint-url "$endpoint" "$@"; }
 
-head -c $((64 * 1024 * 1024 + 7)) /dev/urandom >"$work/big"
-mkdir -p "$work/tree/a/b" && echo one >"$work/tree/a/1.txt" && echo two >"$work/tree/a/b/2.txt"
-step "aws s3 mb" aws_ s3 mb s3://cli
-step "aws s3 cp (multipart upload, 64 MiB)" aws_ s3 cp "$work/big" s3://cli/big.bin
-step "aws s3 cp (download)" aws_ s3 cp s3://cli/big.bin "$work/big.back"
-step "downloaded bytes match" cmp "$work/big" "$work/big.back"
-step "aws s3 sync" aws_ s3 sync "$work/tree" s3://cli/tree
-step "aws s3 ls --recursive" bash -c "aws --endpoint-url $endpoint s3 ls --recursive s3://cli/tree | grep -q 'tree/a/b/2.txt'"
-step "aws s3api head-object" aws_ s3api head-object --bucket cli --key big.bin
-step "aws s3 rm --recursive" aws_ s3 rm --recursive s3://cli
-step "aws s3 rb" aws_ s3 rb s3://cli
-step "boto3 suite" python3 "$here/boto3_suite.py" "$endpoint" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY"
+# The boto3 suite prints its own ok/FAIL line per check: each counts as a step.
+run_boto3_steps() {
+  local log=$work/boto3.log rc=0 ok bad budget=$((deadline - SECONDS))
+  if ! kill -0 "$server" 2>/dev/null || [ "$budget" -le 0 ]; then
+    failed=$((failed+1)); echo "FAIL boto3 suite (not run: server exited or time is up)"; return
+  fi
+  timeout -k 5 "$budget" python3 -u "$here/boto3_suite.py" \
+    "$endpoint" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$log" 2>&1 || rc=$?
+  ok=$(grep -c '^ok   ' "$log" || true)
+  bad=$(grep -c '^FAIL ' "$log" || true)
+  sed -e '/^boto3: [0-9]* passed, [0-9]* failed$/d' -e 's/^\(ok  \|FAIL\) /\1 boto3 /;t' -e 's/^/    /' "$log"
+  passed=$((passed + ok)); failed=$((failed + bad))
+  if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+    failed=$((failed+1)); echo "FAIL boto3 suite (exit status $rc)"
+  fi
+}
+
+# --- helpers for the step functions -----------------------------------------
+fail() { echo "assertion failed: $*" >&2; return 1; }
+# eq ACTUAL EXPECTED [WHAT]
+eq() { [ "$1" = "$2" ] || fail "${3:-value}: expected [$2], got [$1]"; }
+# contains HAYSTACK NEEDLE [WHAT]
+contains() { case "$1" in *"$2"*) ;; *) fail "${3:-output} should contain [$2]; it is [$1]" ;; esac; }
+lacks() { case "$1" in *"$2"*) fail "${3:-output} should not contain [$2]; it is [$1]" ;; *) ;; esac; }
+# fails_with REGEX COMMAND...: COMMAND must exit non-zero, its output matching REGEX.
+fails_with() {
+  local re=$1 out; shift
+  if out=$("$@" 2>&1); then
+    echo "$out"; fail "expected '$*' to fail with /$re/, it succeeded"
+  fi
+  echo "$out"
+  grep -qE -- "$re" <<<"$out" || fail "'$*' failed, but not with /$re/"
+}
+md5() { md5sum "$1" | cut -d' ' -f1; }
+# multipart ETag of FILES... (one part each): "md5(md5(p1)..md5(pN))-N", quoted.
+mp_etag() {
+  python3 -c 'import hashlib,sys
+ds=[hashlib.md5(open(p,"rb").read()).digest() for p in sys.argv[1:]]
+print("\"%s-%d\"" % (hashlib.md5(b"".join(ds)).hexdigest(), len(ds)))' "$@"
+}
+aws_() { aws --endpoint-url "$endpoint" "$@"; }
+# http_code CURL_ARGS...: the status code of one request.
+http_code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+
+# --- test data (kept small: the suite should take a couple of minutes) -----
+head -c $((64 * 1024 * 1024 + 7)) /dev/urandom >"$work/big"   # aws s3 cp: 9 parts of 8 MiB
+head -c $((5 * 1024 * 1024)) /dev/urandom >"$work/part5m"      # exactly one minimum part
+head -c $((6 * 1024 * 1024)) /dev/urandom >"$work/src6m"       # upload-part-copy source
+head -c $((12 * 1024 * 1024)) /dev/urandom >"$work/mid"        # 3 parts of 5 MiB (rclone, s3cmd)
+head -c 4096 /dev/urandom >"$work/small"
+head -c 3073 /dev/urandom >"$work/tail"                        # a last part
+mkdir -p "$work/tree/a/b" "$work/tree/sp ace"
+echo one >"$work/tree/a/1.txt"
+echo two >"$work/tree/a/b/2.txt"
+echo top >"$work/tree/top.txt"
+echo plus >"$work/tree/sp ace/x+y=z.txt"
+: >"$work/tree/empty.txt"
+head -c 2000 /dev/urandom >"$work/tree/a/b/blob.bin"
+
+source "$here/steps_aws_cli.sh"
+source "$here/steps_rclone.sh"
+source "$here/steps_s3cmd.sh"
+# Every function above is run by `step` in a child bash.
+export -f $(compgen -A function)
+
+for client in $CLIENTS; do
+  case $client in
+    aws) run_aws_cli_steps ;;
+    rclone) run_rclone_steps ;;
+    s3cmd) run_s3cmd_steps ;;
+    boto3) run_boto3_steps ;;
+    *) echo "unknown client in CLIENTS: $client"; exit 2 ;;
+  esac
+done
+
 [ "$failed" -eq 0 ] || { echo "--- server log (tail) ---"; tail -50 "$work/server.log"; }
 echo "external clients: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

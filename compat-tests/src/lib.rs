@@ -322,7 +322,7 @@ impl Cluster {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        let out = cluster.admin(&["key", "create", "--name", "test"]);
+        let out = cluster.admin(&["key", "create", "--name", "test", "--all-buckets"]);
         let v: serde_json::Value = serde_json::from_str(&out).expect("key create output");
         cluster.access_key = v["access_key"].as_str().expect("access key").into();
         cluster.secret_key = v["secret_key"].as_str().expect("secret key").into();

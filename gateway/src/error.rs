@@ -39,6 +39,20 @@ pub enum Error {
     AccessDenied(String),
     #[error("missing or malformed authentication: {0}")]
     AuthorizationMalformed(String),
+    #[error("malformed presigned URL: {0}")]
+    AuthorizationQueryMalformed(String),
+    #[error("precondition failed")]
+    PreconditionFailed,
+    #[error("not modified")]
+    NotModified,
+    #[error("CORS request refused: {0}")]
+    CorsForbidden(String),
+    #[error("the bucket has no CORS configuration")]
+    NoSuchCorsConfiguration,
+    /// A bucket setting this gateway does not keep (policy, lifecycle…),
+    /// answered with S3's "not configured" code for it.
+    #[error("{what}")]
+    NotConfigured { code: &'static str, what: String },
     #[error("unknown access key")]
     InvalidAccessKeyId,
     #[error("signature does not match")]

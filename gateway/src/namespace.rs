@@ -18,6 +18,13 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
+fn written(reply: Reply) -> Result<(String, u64), Error> {
+    match reply {
+        Reply::Written { etag, mtime } => Ok((etag, mtime)),
+        other => Err(Error::Internal(format!("unexpected reply {other:?}"))),
+    }
+}
+
 #[derive(Clone)]
 pub struct Namespace {
     meta: MetaClient,
@@ -36,10 +43,13 @@ impl Namespace {
         validate_key(key).map_err(Error::Meta)
     }
 
-    pub async fn create_bucket(&self, name: &str) -> Result<(), Error> {
+    /// Creates a bucket; `owner` (the creating key) is granted read and
+    /// write on it.
+    pub async fn create_bucket(&self, name: &str, owner: &str) -> Result<(), Error> {
         self.meta
             .command(&Command::CreateBucket {
                 name: name.to_string(),
+                owner: Some(owner.to_string()),
                 now: now_ns(),
             })
             .await?;
@@ -70,6 +80,7 @@ impl Namespace {
         written: Written,
         etag: String,
         meta: ObjectMeta,
+        cond: WriteCondition,
     ) -> Result<(), Error> {
         Self::check_key(key)?;
         self.meta
@@ -81,10 +92,106 @@ impl Namespace {
                 meta,
                 extents: written.extents,
                 blobs: written.blobs,
+                cond,
                 now: now_ns(),
             })
             .await?;
         Ok(())
+    }
+
+    /// Copies an object by sharing its blobs; returns the new ETag and
+    /// time.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn copy_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        src_etag: &str,
+        bucket: &str,
+        key: &str,
+        meta: Option<ObjectMeta>,
+        cond: WriteCondition,
+    ) -> Result<(String, u64), Error> {
+        Self::check_key(src_key)?;
+        Self::check_key(key)?;
+        let reply = self
+            .meta
+            .command(&Command::CopyObject {
+                src_bucket: src_bucket.to_string(),
+                src_key: src_key.to_string(),
+                src_etag: Some(src_etag.to_string()),
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                meta,
+                cond,
+                now: now_ns(),
+            })
+            .await?;
+        written(reply)
+    }
+
+    /// Makes a part of an upload out of a byte range of an object.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn copy_part(
+        &self,
+        upload_id: &str,
+        part_number: u32,
+        src_bucket: &str,
+        src_key: &str,
+        src_etag: &str,
+        range: Option<(u64, u64)>,
+        etag: String,
+    ) -> Result<(String, u64), Error> {
+        Self::check_key(src_key)?;
+        let reply = self
+            .meta
+            .command(&Command::CopyPart {
+                upload_id: upload_id.to_string(),
+                part_number,
+                src_bucket: src_bucket.to_string(),
+                src_key: src_key.to_string(),
+                src_etag: Some(src_etag.to_string()),
+                range,
+                etag,
+                now: now_ns(),
+            })
+            .await?;
+        written(reply)
+    }
+
+    pub async fn put_bucket_cors(
+        &self,
+        bucket: &str,
+        rules: Option<Vec<CorsRule>>,
+    ) -> Result<(), Error> {
+        self.meta
+            .command(&Command::PutBucketCors {
+                bucket: bucket.to_string(),
+                rules,
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        upload_id_marker: &str,
+        max_uploads: u32,
+    ) -> Result<(Vec<UploadInfo>, bool), Error> {
+        let q = Query::ListUploads {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            key_marker: key_marker.to_string(),
+            upload_id_marker: upload_id_marker.to_string(),
+            max_uploads,
+        };
+        match self.meta.query(&q).await? {
+            Reply::Uploads { uploads, truncated } => Ok((uploads, truncated)),
+            other => Err(Error::Internal(format!("unexpected reply {other:?}"))),
+        }
     }
 
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<ObjectInfo, Error> {
@@ -180,12 +287,14 @@ impl Namespace {
         upload_id: &str,
         parts: Vec<(u32, String)>,
         etag: String,
+        cond: WriteCondition,
     ) -> Result<(), Error> {
         self.meta
             .command(&Command::CompleteUpload {
                 upload_id: upload_id.to_string(),
                 parts,
                 etag,
+                cond,
                 now: now_ns(),
             })
             .await?;

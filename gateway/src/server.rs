@@ -23,6 +23,8 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
 pub struct GatewayConfig {
     pub meta: Vec<String>,
     pub secret: ClusterSecret,
+    /// Base domain of virtual-hosted-style requests (`BUCKET.DOMAIN`).
+    pub s3_domain: Option<String>,
 }
 
 /// Everything a request handler needs. Holds no state that must survive a
@@ -31,6 +33,8 @@ pub struct Gateway {
     pub ns: Namespace,
     pub data: DataPlane,
     pub cluster: Cluster,
+    /// Base domain of virtual-hosted-style requests, lowercase.
+    pub s3_domain: Option<String>,
     keys: Mutex<HashMap<String, (KeyInfo, Instant)>>,
 }
 
@@ -43,11 +47,12 @@ impl Gateway {
             ns: Namespace::new(meta.clone()),
             data: DataPlane::new(ChunkClient::new(rpc), cluster.clone(), meta),
             cluster,
+            s3_domain: config.s3_domain.as_ref().map(|d| d.to_ascii_lowercase()),
             keys: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The secret of an access key, from a short-lived cache.
+    /// An access key (secret and bucket rights), from a short-lived cache.
     pub async fn access_key(&self, access_key: &str) -> Result<KeyInfo, Error> {
         if let Some((k, at)) = self.keys.lock().expect("key cache").get(access_key) {
             if at.elapsed() < KEY_CACHE_TTL {

@@ -86,6 +86,50 @@ pub struct ObjectMeta {
     /// `(algorithm, base64 value)`, e.g. `("crc32", "yZRlqg==")`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<(String, String)>,
+    /// Part sizes of an object completed from a multipart upload, for
+    /// `GET ?partNumber=N`; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<u64>,
+}
+
+/// A write that must only happen if the target is in a given state
+/// (S3's `If-Match` / `If-None-Match` on PUT), checked atomically with it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteCondition {
+    /// The current object's ETag must be this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_match: Option<String>,
+    /// `*`: the object must not exist; an ETag: it must not have this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_none_match: Option<String>,
+}
+
+impl WriteCondition {
+    pub fn is_empty(&self) -> bool {
+        self.if_match.is_none() && self.if_none_match.is_none()
+    }
+}
+
+/// What one access key may do in one bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub read: bool,
+    pub write: bool,
+}
+
+/// One rule of a bucket's CORS configuration, as S3 defines it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    #[serde(default)]
+    pub allowed_headers: Vec<String>,
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_seconds: Option<u32>,
 }
 
 /// Every mutation of the metadata. Times are supplied by the proposer so
@@ -102,14 +146,34 @@ pub enum Command {
         access_key: String,
         secret_key: String,
         name: String,
+        /// The key may use every bucket (an administrator's key).
+        #[serde(default)]
+        all_buckets: bool,
         now: u64,
+    },
+    DeleteKey {
+        access_key: String,
+    },
+    /// Sets a key's rights on a bucket; neither right removes the grant.
+    AllowKey {
+        access_key: String,
+        bucket: String,
+        grant: Grant,
     },
     CreateBucket {
         name: String,
+        /// The key creating it, granted read and write on it.
+        #[serde(default)]
+        owner: Option<String>,
         now: u64,
     },
     DeleteBucket {
         name: String,
+    },
+    /// Sets (or with `None`, removes) a bucket's CORS rules.
+    PutBucketCors {
+        bucket: String,
+        rules: Option<Vec<CorsRule>>,
     },
     PutObject {
         bucket: String,
@@ -119,6 +183,23 @@ pub enum Command {
         meta: ObjectMeta,
         extents: Vec<Extent>,
         blobs: Vec<BlobWrite>,
+        #[serde(default, skip_serializing_if = "WriteCondition::is_empty")]
+        cond: WriteCondition,
+        now: u64,
+    },
+    /// Makes `bucket/key` share the source's extents (no data is copied).
+    CopyObject {
+        src_bucket: String,
+        src_key: String,
+        /// The source ETag the gateway checked its copy conditions against;
+        /// the copy fails if the source changed since.
+        src_etag: Option<String>,
+        bucket: String,
+        key: String,
+        /// New metadata (`REPLACE`), or the source's (`COPY`).
+        meta: Option<ObjectMeta>,
+        #[serde(default, skip_serializing_if = "WriteCondition::is_empty")]
+        cond: WriteCondition,
         now: u64,
     },
     DeleteObject {
@@ -142,6 +223,19 @@ pub enum Command {
         blobs: Vec<BlobWrite>,
         now: u64,
     },
+    /// A part made of a byte range of an existing object (UploadPartCopy):
+    /// the part shares the source's blobs.
+    CopyPart {
+        upload_id: String,
+        part_number: u32,
+        src_bucket: String,
+        src_key: String,
+        src_etag: Option<String>,
+        /// `[start, end)`; the whole object when `None`.
+        range: Option<(u64, u64)>,
+        etag: String,
+        now: u64,
+    },
     CompleteUpload {
         upload_id: String,
         /// `(part number, etag)` in the order the client listed them.
@@ -149,6 +243,8 @@ pub enum Command {
         /// The multipart ETag (`md5-of-md5s-N`), computed by the gateway
         /// from the listed part ETags, which apply checks against the parts.
         etag: String,
+        #[serde(default, skip_serializing_if = "WriteCondition::is_empty")]
+        cond: WriteCondition,
         now: u64,
     },
     AbortUpload {
@@ -180,6 +276,7 @@ pub enum Query {
     GetKey {
         access_key: String,
     },
+    ListKeys,
     ListBuckets,
     HeadBucket {
         name: String,
@@ -201,6 +298,19 @@ pub enum Query {
     GetUpload {
         upload_id: String,
     },
+    /// Multipart uploads in progress in a bucket, by key then upload id,
+    /// after `(key_marker, upload_id_marker)`.
+    ListUploads {
+        bucket: String,
+        prefix: String,
+        key_marker: String,
+        upload_id_marker: String,
+        max_uploads: u32,
+    },
+    /// Uploads (of any bucket) created before `before` (ns).
+    StaleUploads {
+        before: u64,
+    },
     Stats,
 }
 
@@ -208,7 +318,17 @@ pub enum Query {
 #[serde(tag = "r", content = "v", rename_all = "snake_case")]
 pub enum Reply {
     Done,
+    /// What a write produced: the object's ETag and time.
+    Written {
+        etag: String,
+        mtime: u64,
+    },
     Object(ObjectInfo),
+    Keys(Vec<KeyInfo>),
+    Uploads {
+        uploads: Vec<UploadInfo>,
+        truncated: bool,
+    },
     Upload(UploadInfo),
     Nodes(Vec<NodeInfo>),
     Key(KeyInfo),
@@ -236,6 +356,24 @@ pub struct KeyInfo {
     pub secret_key: String,
     pub name: String,
     pub created: u64,
+    #[serde(default)]
+    pub all_buckets: bool,
+    /// Bucket name → rights, for keys without `all_buckets`.
+    #[serde(default)]
+    pub grants: BTreeMap<String, Grant>,
+}
+
+impl KeyInfo {
+    /// The rights this key has on `bucket`.
+    pub fn grant(&self, bucket: &str) -> Grant {
+        if self.all_buckets {
+            return Grant {
+                read: true,
+                write: true,
+            };
+        }
+        self.grants.get(bucket).copied().unwrap_or_default()
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -243,6 +381,8 @@ pub struct BucketInfo {
     pub name: String,
     pub inode: InodeId,
     pub created: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Vec<CorsRule>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

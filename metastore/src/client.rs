@@ -34,7 +34,7 @@ pub struct MetaClient {
     seq: Arc<AtomicU64>,
 }
 
-fn now_ns() -> u64 {
+pub fn now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)

@@ -32,6 +32,12 @@ pub enum Error {
     KeyConflict(String),
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// A conditional write or copy whose condition does not hold.
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
+    /// `GET ?partNumber=N` beyond the object's parts.
+    #[error("invalid part number: {0}")]
+    InvalidPartNumber(u32),
     /// This meta node is not the leader; the leader's address if known.
     #[error("not the metadata leader (leader: {0:?})")]
     NotLeader(Option<String>),
@@ -59,6 +65,8 @@ impl Error {
             | Error::EntityTooSmall(_)
             | Error::InvalidKey(_)
             | Error::Invalid(_) => S::BAD_REQUEST,
+            Error::PreconditionFailed(_) => S::PRECONDITION_FAILED,
+            Error::InvalidPartNumber(_) => S::RANGE_NOT_SATISFIABLE,
             Error::NotLeader(_) => S::MISDIRECTED_REQUEST,
             Error::Unavailable(_) => S::SERVICE_UNAVAILABLE,
             Error::Internal(_) => S::INTERNAL_SERVER_ERROR,

@@ -67,6 +67,8 @@ pub struct MetaConfig {
     pub init: bool,
     /// Build a snapshot (and compact the log) after this many entries.
     pub snapshot_every: u64,
+    /// Multipart uploads older than this are aborted (their parts freed).
+    pub upload_expiry: Duration,
 }
 
 struct Shared {
@@ -157,6 +159,7 @@ pub async fn run(
         liveness: Mutex::new(Liveness::default()),
     });
     let watcher = tokio::spawn(watch_leadership(shared.clone()));
+    let expirer = tokio::spawn(expire_uploads(shared.clone(), config.upload_expiry));
     let internal_routes = Router::new()
         .route("/v1/command", post(command))
         .route("/v1/query", post(query))
@@ -182,6 +185,7 @@ pub async fn run(
         .await
         .map_err(|e| Error::Internal(e.to_string()));
     watcher.abort();
+    expirer.abort();
     let _ = raft.shutdown().await;
     result
 }
@@ -239,6 +243,53 @@ async fn group_commit(raft: Raft, mut queue: tokio::sync::mpsc::Receiver<Proposa
                 }
             }
         });
+    }
+}
+
+/// On the leader: aborts multipart uploads older than `max_age`, so
+/// abandoned parts do not hold their blobs forever.
+async fn expire_uploads(s: Arc<Shared>, max_age: Duration) {
+    let every = (max_age / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let client = rand::random::<u64>();
+    let mut seq = 0u64;
+    loop {
+        tokio::time::sleep(every).await;
+        if s.raft.metrics().borrow().state != ServerState::Leader {
+            continue;
+        }
+        let now = crate::client::now_ns();
+        let before = now.saturating_sub(max_age.as_nanos() as u64);
+        let s2 = s.clone();
+        let stale =
+            tokio::task::spawn_blocking(move || s2.store.query(&Query::StaleUploads { before }))
+                .await;
+        let Ok(Ok(Reply::Uploads { uploads, .. })) = stale else {
+            continue;
+        };
+        for up in uploads {
+            seq += 1;
+            let req = Request {
+                client,
+                seq,
+                now,
+                cmd: crate::api::Command::AbortUpload {
+                    upload_id: up.upload_id.clone(),
+                    now,
+                },
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if s.proposals.send((req, tx)).await.is_err() {
+                return;
+            }
+            match rx.await {
+                Ok(Ok(Ok(_))) => {
+                    tracing::info!(upload = %up.upload_id, bucket = %up.bucket, key = %up.key, "aborted an abandoned multipart upload")
+                }
+                other => {
+                    tracing::debug!(upload = %up.upload_id, ?other, "abandoned upload not aborted")
+                }
+            }
+        }
     }
 }
 

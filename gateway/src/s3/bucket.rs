@@ -1,5 +1,5 @@
 //! Bucket operations: ListBuckets, CreateBucket, DeleteBucket, HeadBucket,
-//! GetBucketLocation, GetBucketVersioning.
+//! GetBucketLocation, GetBucketVersioning, and the fixed ACL answer.
 
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
@@ -11,8 +11,13 @@ use crate::server::Gateway;
 
 const XML: (http::HeaderName, &str) = (http::header::CONTENT_TYPE, "application/xml");
 
-pub async fn list_buckets(gw: &Gateway) -> Result<Response, Error> {
-    let buckets = gw.ns.list_buckets().await?;
+/// The buckets the request's key may use.
+pub async fn list_buckets(gw: &Gateway, req: &S3Request) -> Result<Response, Error> {
+    let mut buckets = gw.ns.list_buckets().await?;
+    buckets.retain(|b| {
+        let g = req.key_info.grant(&b.name);
+        g.read || g.write
+    });
     let mut x = Xml::root("ListAllMyBucketsResult");
     x.open("Owner")
         .elem("ID", "troika")
@@ -32,7 +37,9 @@ pub async fn list_buckets(gw: &Gateway) -> Result<Response, Error> {
 pub async fn create(gw: &Gateway, req: &S3Request) -> Result<Response, Error> {
     // A CreateBucketConfiguration body (location constraint) is accepted
     // and ignored: a cluster has one location.
-    gw.ns.create_bucket(req.bucket()).await?;
+    gw.ns
+        .create_bucket(req.bucket(), &req.key_info.access_key)
+        .await?;
     Ok((
         StatusCode::OK,
         [(http::header::LOCATION, format!("/{}", req.bucket()))],
@@ -61,4 +68,41 @@ pub async fn versioning(gw: &Gateway, req: &S3Request) -> Result<Response, Error
     gw.ns.head_bucket(req.bucket()).await?;
     let x = Xml::root("VersioningConfiguration");
     Ok(([XML], x.finish("VersioningConfiguration")).into_response())
+}
+
+/// Access is governed by access-key grants (`troika admin key allow`), not
+/// ACLs: GET answers the owner's full control, PUT accepts only `private`.
+pub async fn acl(gw: &Gateway, req: &S3Request) -> Result<Response, Error> {
+    match req.key.as_deref() {
+        Some(key) => {
+            gw.ns.get_object(req.bucket(), key).await?;
+        }
+        None => {
+            gw.ns.head_bucket(req.bucket()).await?;
+        }
+    }
+    if req.parts.method == http::Method::PUT {
+        return match req.header("x-amz-acl") {
+            None | Some("private") => Ok(StatusCode::OK.into_response()),
+            Some(other) => Err(Error::NotImplemented(format!(
+                "ACL {other:?}: access is granted per access key (troika admin key allow)"
+            ))),
+        };
+    }
+    if req.parts.method != http::Method::GET {
+        return Err(Error::NotImplemented(format!("{} ?acl", req.parts.method)));
+    }
+    let mut x = Xml::root("AccessControlPolicy");
+    x.open("Owner")
+        .elem("ID", "troika")
+        .elem("DisplayName", "troika")
+        .close("Owner");
+    x.open("AccessControlList")
+        .raw(
+            "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+             xsi:type=\"CanonicalUser\"><ID>troika</ID><DisplayName>troika</DisplayName>\
+             </Grantee><Permission>FULL_CONTROL</Permission></Grant>",
+        )
+        .close("AccessControlList");
+    Ok(([XML], x.finish("AccessControlPolicy")).into_response())
 }

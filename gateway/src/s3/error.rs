@@ -36,6 +36,8 @@ impl S3Error {
                     (S::BAD_REQUEST, "InvalidBucketName")
                 }
                 M::Invalid(_) => (S::BAD_REQUEST, "InvalidArgument"),
+                M::PreconditionFailed(_) => (S::PRECONDITION_FAILED, "PreconditionFailed"),
+                M::InvalidPartNumber(_) => (S::RANGE_NOT_SATISFIABLE, "InvalidPartNumber"),
                 M::Unavailable(_) | M::NotLeader(_) => {
                     (S::SERVICE_UNAVAILABLE, "ServiceUnavailable")
                 }
@@ -58,6 +60,14 @@ impl S3Error {
             Error::NotImplemented(_) => (S::NOT_IMPLEMENTED, "NotImplemented"),
             Error::AccessDenied(_) => (S::FORBIDDEN, "AccessDenied"),
             Error::AuthorizationMalformed(_) => (S::BAD_REQUEST, "AuthorizationHeaderMalformed"),
+            Error::AuthorizationQueryMalformed(_) => {
+                (S::BAD_REQUEST, "AuthorizationQueryParametersError")
+            }
+            Error::PreconditionFailed => (S::PRECONDITION_FAILED, "PreconditionFailed"),
+            Error::NotModified => (S::NOT_MODIFIED, "NotModified"),
+            Error::CorsForbidden(_) => (S::FORBIDDEN, "AccessForbidden"),
+            Error::NoSuchCorsConfiguration => (S::NOT_FOUND, "NoSuchCORSConfiguration"),
+            Error::NotConfigured { code, .. } => (S::NOT_FOUND, *code),
             Error::InvalidAccessKeyId => (S::FORBIDDEN, "InvalidAccessKeyId"),
             Error::SignatureDoesNotMatch => (S::FORBIDDEN, "SignatureDoesNotMatch"),
             Error::RequestTimeTooSkewed => (S::FORBIDDEN, "RequestTimeTooSkewed"),

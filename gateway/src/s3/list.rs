@@ -21,6 +21,27 @@ const URL_SET: &AsciiSet = &NON_ALPHANUMERIC
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+/// Query parameters a listing takes (beside a presigned URL's `X-Amz-*`).
+const LIST_PARAMS: [&str; 10] = [
+    "list-type",
+    "prefix",
+    "delimiter",
+    "max-keys",
+    "start-after",
+    "continuation-token",
+    "encoding-type",
+    "marker",
+    "fetch-owner",
+    "x-id",
+];
+
+/// A GET on a bucket is a listing unless it names a subresource.
+pub fn is_listing(req: &S3Request) -> bool {
+    req.query
+        .keys()
+        .all(|k| LIST_PARAMS.contains(&k.as_str()) || k.starts_with("X-Amz-"))
+}
+
 pub async fn list_objects(gw: &Gateway, req: &S3Request) -> Result<Response, Error> {
     let v2 = req.query.get("list-type").map(String::as_str) == Some("2");
     let q = |k: &str| req.query.get(k).map(String::as_str);
@@ -45,6 +66,8 @@ pub async fn list_objects(gw: &Gateway, req: &S3Request) -> Result<Response, Err
         }
     };
     let token = q("continuation-token");
+    // V1 always names owners; V2 only when asked.
+    let owner = !v2 || q("fetch-owner") == Some("true");
     let start_after = if v2 {
         match token {
             Some(t) => {
@@ -105,9 +128,14 @@ pub async fn list_objects(gw: &Gateway, req: &S3Request) -> Result<Response, Err
                     .elem("Key", &enc(&o.key))
                     .elem("LastModified", &iso8601(o.mtime))
                     .elem("ETag", &format!("\"{}\"", o.etag))
-                    .elem("Size", &o.size.to_string())
-                    .elem("StorageClass", "STANDARD")
-                    .close("Contents");
+                    .elem("Size", &o.size.to_string());
+                if owner {
+                    x.open("Owner")
+                        .elem("ID", "troika")
+                        .elem("DisplayName", "troika")
+                        .close("Owner");
+                }
+                x.elem("StorageClass", "STANDARD").close("Contents");
             }
             ListEntry::CommonPrefix(p) => {
                 x.open("CommonPrefixes")

@@ -3,8 +3,12 @@
 //! for what it touches.
 
 pub mod auth;
+pub mod batch;
 pub mod bucket;
 pub mod checksum;
+pub mod conditional;
+pub mod copy;
+pub mod cors;
 pub mod error;
 pub mod list;
 pub mod multipart;

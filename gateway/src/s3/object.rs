@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use metastore::api::{ObjectInfo, ObjectMeta};
+use metastore::api::{ObjectInfo, ObjectMeta, WriteCondition};
 
 use super::auth::{AuthContext, BodyReader};
 use super::checksum::{self, Algo, Expected};
@@ -41,18 +41,7 @@ pub async fn receive(
     body: Body,
 ) -> Result<Written, Error> {
     let headers = &parts.headers;
-    let content_md5 = match headers.get("content-md5") {
-        Some(v) => {
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(v.as_bytes())
-                .map_err(|_| Error::InvalidArgument("Content-MD5 is not base64".into()))?;
-            Some(
-                <[u8; 16]>::try_from(raw.as_slice())
-                    .map_err(|_| Error::InvalidArgument("Content-MD5 is not 16 bytes".into()))?,
-            )
-        }
-        None => None,
-    };
+    let content_md5 = content_md5(headers)?;
     let expected = checksum::expected(headers)?;
     let algo = match &expected {
         Expected::Header(a, _) | Expected::Trailer(a) => Some(*a),
@@ -80,6 +69,68 @@ pub async fn receive(
         checksum::check(*algo, computed, &sent)?;
     }
     Ok(written)
+}
+
+fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, Error> {
+    let Some(v) = headers.get("content-md5") else {
+        return Ok(None);
+    };
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(v.as_bytes())
+        .map_err(|_| Error::InvalidArgument("Content-MD5 is not base64".into()))?;
+    <[u8; 16]>::try_from(raw.as_slice())
+        .map(Some)
+        .map_err(|_| Error::InvalidArgument("Content-MD5 is not 16 bytes".into()))
+}
+
+/// Reads a small request body (an XML document) whole, checking every
+/// digest the client sent for it, as [`receive`] does for object data.
+/// `x-amz-checksum-*` is checked only where it covers the body
+/// (`checksum_is_body`): on CompleteMultipartUpload it is the object's.
+pub async fn read_small_body(
+    req: &S3Request,
+    body: Body,
+    limit: usize,
+    checksum_is_body: bool,
+) -> Result<Vec<u8>, Error> {
+    use md5::Digest;
+    let headers = &req.parts.headers;
+    let md5 = content_md5(headers)?;
+    let expected = if checksum_is_body {
+        checksum::expected(headers)?
+    } else {
+        Expected::None
+    };
+    let mut reader = BodyReader::new(body, headers, &req.auth)?;
+    let data = reader.read_all(limit).await?;
+    if md5.is_some_and(|m| m[..] != md5::Md5::digest(&data)[..]) {
+        return Err(Error::BadDigest);
+    }
+    let (algo, sent) = match &expected {
+        Expected::None => return Ok(data),
+        Expected::Header(a, v) => (*a, v.clone()),
+        Expected::Trailer(a) => (
+            *a,
+            reader
+                .trailer(&a.header())
+                .ok_or_else(|| {
+                    Error::InvalidRequest(format!("announced trailer {} is missing", a.header()))
+                })?
+                .to_string(),
+        ),
+    };
+    let mut h = checksum::Hasher::new(algo);
+    h.update(&data);
+    checksum::check(algo, &h.finish_base64(), &sent)?;
+    Ok(data)
+}
+
+/// `If-Match` / `If-None-Match` of a write, checked where it is committed.
+pub fn write_condition(req: &S3Request) -> WriteCondition {
+    WriteCondition {
+        if_match: req.header("if-match").map(str::to_string),
+        if_none_match: req.header("if-none-match").map(str::to_string),
+    }
 }
 
 /// The content headers and `x-amz-meta-*` of a request, as stored.
@@ -134,7 +185,14 @@ pub async fn put(gw: &Gateway, req: &S3Request, body: Body) -> Result<Response, 
         .map(|(a, v)| (a.name().to_string(), v.clone()));
     let checksum = written.checksum.clone();
     gw.ns
-        .put_object(&bucket, &key, written, etag.clone(), meta)
+        .put_object(
+            &bucket,
+            &key,
+            written,
+            etag.clone(),
+            meta,
+            write_condition(req),
+        )
         .await?;
     let mut resp = StatusCode::OK.into_response();
     let h = resp.headers_mut();
@@ -156,7 +214,7 @@ pub fn quoted(etag: &str) -> HeaderValue {
 
 /// A `Range: bytes=…` header resolved against the object size:
 /// `Ok(None)` for the whole object.
-fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, Error> {
+pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, Error> {
     let Some(h) = header else { return Ok(None) };
     let Some(spec) = h.trim().strip_prefix("bytes=") else {
         return Ok(None);
@@ -194,7 +252,7 @@ fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, Er
     Ok(Some(range))
 }
 
-fn object_headers(info: &ObjectInfo, h: &mut HeaderMap, with_checksum: bool) {
+pub fn object_headers(info: &ObjectInfo, h: &mut HeaderMap, with_checksum: bool) {
     h.insert(http::header::ETAG, quoted(&info.etag));
     let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(info.mtime);
     if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(mtime)) {
@@ -238,9 +296,59 @@ fn object_headers(info: &ObjectInfo, h: &mut HeaderMap, with_checksum: bool) {
     }
 }
 
+/// Response headers a signed GET may override, and the query parameter
+/// that sets each.
+const OVERRIDES: [(&str, &str); 6] = [
+    ("response-content-type", "content-type"),
+    ("response-content-language", "content-language"),
+    ("response-expires", "expires"),
+    ("response-cache-control", "cache-control"),
+    ("response-content-disposition", "content-disposition"),
+    ("response-content-encoding", "content-encoding"),
+];
+
+/// The byte range of part `n` of an object (1-based), and the part count.
+fn part_range(info: &ObjectInfo, n: u32) -> Result<((u64, u64), usize), Error> {
+    let parts = &info.meta.parts;
+    if parts.is_empty() {
+        // A single-PUT object is one part.
+        return match n {
+            1 => Ok(((0, info.size), 1)),
+            _ => Err(metastore::Error::InvalidPartNumber(n).into()),
+        };
+    }
+    let i = n as usize;
+    if i == 0 || i > parts.len() {
+        return Err(metastore::Error::InvalidPartNumber(n).into());
+    }
+    let start: u64 = parts[..i - 1].iter().sum();
+    Ok(((start, start + parts[i - 1]), parts.len()))
+}
+
 pub async fn get(gw: &Gateway, req: &S3Request, head_only: bool) -> Result<Response, Error> {
     let info = gw.ns.get_object(req.bucket(), req.key()).await?;
-    let range = parse_range(req.header("range"), info.size)?;
+    super::conditional::check_read(&req.parts.headers, &info.etag, info.mtime)?;
+    let part_number =
+        match req.query.get("partNumber") {
+            Some(n) => Some(n.parse::<u32>().map_err(|_| {
+                Error::InvalidArgument("partNumber must be a positive number".into())
+            })?),
+            None => None,
+        };
+    let (range, parts_count) = match part_number {
+        Some(_) if req.header("range").is_some() => {
+            return Err(Error::InvalidRequest(
+                "Range and partNumber cannot be used together".into(),
+            ))
+        }
+        Some(n) => {
+            let (r, count) = part_range(&info, n)?;
+            // A whole object asked for as its only part is a plain answer.
+            let r = (r != (0, info.size)).then_some(r);
+            (r, Some(count))
+        }
+        None => (parse_range(req.header("range"), info.size)?, None),
+    };
     let (start, end) = range.unwrap_or((0, info.size));
     let checksum_mode = req
         .header("x-amz-checksum-mode")
@@ -254,6 +362,17 @@ pub async fn get(gw: &Gateway, req: &S3Request, head_only: bool) -> Result<Respo
     let h = resp.headers_mut();
     object_headers(&info, h, checksum_mode && range.is_none());
     h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    if let Some(count) = parts_count.filter(|_| !info.meta.parts.is_empty()) {
+        h.insert("x-amz-mp-parts-count", HeaderValue::from(count));
+    }
+    for (param, header) in OVERRIDES {
+        if let Some(v) = req.query.get(param) {
+            let v = HeaderValue::from_str(v).map_err(|_| {
+                Error::InvalidArgument(format!("{param} is not a valid header value"))
+            })?;
+            h.insert(header, v);
+        }
+    }
     if range.is_some() {
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
         let cr = format!("bytes {start}-{}/{}", end - 1, info.size);

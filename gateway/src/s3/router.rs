@@ -1,5 +1,7 @@
-//! Authentication and dispatch of S3 requests (path-style addressing:
-//! `/{bucket}/{key}`).
+//! Authentication, authorisation and dispatch of S3 requests. Both
+//! addressing styles are understood: path style (`/{bucket}/{key}`) and,
+//! with a configured base domain, virtual-hosted style
+//! (`{bucket}.{domain}/{key}`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,14 +12,17 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http::request::Parts;
-use http::Method;
+use http::{Method, StatusCode};
+use metastore::api::KeyInfo;
 use percent_encoding::percent_decode_str;
 use troika_rpc::health::{ready_response, Health, Ready};
 
-use super::auth::sigv4::{parse_authorization, verify_header_auth};
-use super::auth::AuthContext;
+use super::auth::sigv4::{
+    parse_authorization, parse_presigned, verify_header_auth, verify_presigned,
+};
+use super::auth::{sigv2, AuthContext};
 use super::error::S3Error;
-use super::{bucket, list, multipart, object};
+use super::{batch, bucket, copy, cors, list, multipart, object};
 use crate::data::MIN_COPIES;
 use crate::error::Error;
 use crate::server::Gateway;
@@ -28,6 +33,8 @@ use crate::server::Gateway;
 pub struct S3Request {
     pub parts: Parts,
     pub auth: AuthContext,
+    /// The access key that signed the request, with its bucket rights.
+    pub key_info: KeyInfo,
     pub bucket: Option<String>,
     pub key: Option<String>,
     pub query: HashMap<String, String>,
@@ -51,23 +58,39 @@ impl S3Request {
     }
 }
 
+/// A presigned URL, V4 (`X-Amz-Signature`) or V2 (`Signature`).
+fn is_presigned(parts: &Parts) -> bool {
+    parts.uri.query().is_some_and(|q| {
+        q.contains("X-Amz-Signature") || (q.contains("Signature=") && q.contains("AWSAccessKeyId="))
+    })
+}
+
 pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let signed = parts.headers.contains_key(http::header::AUTHORIZATION)
-        || parts
-            .uri
-            .query()
-            .is_some_and(|q| q.contains("X-Amz-Signature"));
-    if parts.method == Method::GET && !signed {
+    let signed = parts.headers.contains_key(http::header::AUTHORIZATION) || is_presigned(&parts);
+    let target = match target(&gw, &parts) {
+        Ok(t) => t,
+        Err(e) => return S3Error::from_error(&e, parts.uri.path()).into_response(),
+    };
+    if parts.method == Method::GET && !signed && target.host_bucket.is_none() {
         match parts.uri.path() {
             "/health" => return Json(Health::ok("gateway")).into_response(),
             "/ready" => return ready(&gw).await,
             _ => {}
         }
     }
+    if parts.method == Method::OPTIONS {
+        return cors::preflight(&gw, target.bucket.as_deref(), &parts.headers).await;
+    }
     let resource = parts.uri.path().to_string();
-    let head = parts.method == Method::HEAD;
-    match route(&gw, parts, body).await {
+    let method = parts.method.clone();
+    let origin = parts
+        .headers
+        .get(http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let cors_bucket = target.bucket.clone();
+    let mut resp = match route(&gw, parts, target, body).await {
         Ok(resp) => resp,
         Err(e) => {
             if matches!(
@@ -77,13 +100,18 @@ pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
                 tracing::error!(error = %e, %resource, "request failed");
             }
             let mut resp = S3Error::from_error(&e, &resource).into_response();
-            if head {
-                // HEAD answers carry no body.
+            if method == Method::HEAD || resp.status() == StatusCode::NOT_MODIFIED {
+                // HEAD and 304 answers carry no body.
                 *resp.body_mut() = Body::empty();
+                resp.headers_mut().remove(http::header::CONTENT_TYPE);
             }
             resp
         }
+    };
+    if let (Some(origin), Some(b)) = (origin, cors_bucket) {
+        cors::decorate(&gw, &b, &method, &origin, &mut resp).await;
     }
+    resp
 }
 
 async fn ready(gw: &Gateway) -> Response {
@@ -124,6 +152,67 @@ fn split_path(path: &str) -> Result<(Option<String>, Option<String>), Error> {
     Ok((Some(decode(b)?), key))
 }
 
+/// The bucket a virtual-hosted-style `Host` names under `domain`.
+fn host_bucket(host: &str, domain: &str) -> Option<String> {
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    let host = host.to_ascii_lowercase();
+    let bucket = host.strip_suffix(domain)?.strip_suffix('.')?;
+    (!bucket.is_empty()).then(|| bucket.to_string())
+}
+
+/// Which bucket and key a request is for.
+struct Target {
+    bucket: Option<String>,
+    key: Option<String>,
+    /// The bucket came from the `Host` header (virtual-hosted style).
+    host_bucket: Option<String>,
+}
+
+fn target(gw: &Gateway, parts: &Parts) -> Result<Target, Error> {
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or(parts.uri.authority().map(|a| a.as_str()));
+    let from_host = match (&gw.s3_domain, host) {
+        (Some(domain), Some(host)) => host_bucket(host, domain),
+        _ => None,
+    };
+    match from_host {
+        Some(b) => {
+            let path = parts
+                .uri
+                .path()
+                .strip_prefix('/')
+                .unwrap_or(parts.uri.path());
+            let key = if path.is_empty() {
+                None
+            } else {
+                Some(decode(path)?)
+            };
+            Ok(Target {
+                bucket: Some(b.clone()),
+                key,
+                host_bucket: Some(b),
+            })
+        }
+        None => {
+            let (bucket, key) = split_path(parts.uri.path())?;
+            Ok(Target {
+                bucket,
+                key,
+                host_bucket: None,
+            })
+        }
+    }
+}
+
 fn parse_query(q: Option<&str>) -> Result<HashMap<String, String>, Error> {
     let mut out = HashMap::new();
     for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -135,14 +224,36 @@ fn parse_query(q: Option<&str>) -> Result<HashMap<String, String>, Error> {
     Ok(out)
 }
 
-async fn authenticate(gw: &Gateway, parts: &Parts) -> Result<AuthContext, Error> {
-    let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else {
-        if parts
-            .uri
-            .query()
-            .is_some_and(|q| q.contains("X-Amz-Signature"))
-        {
-            return Err(Error::NotImplemented("presigned URLs".into()));
+/// Checks the request's signature, whichever way it is signed: the one
+/// entry point for every mode (V4 header, V4 presigned, V2 header, V2
+/// presigned; streaming bodies are then checked by the body reader).
+async fn authenticate(
+    gw: &Gateway,
+    parts: &Parts,
+    host_bucket: Option<&str>,
+) -> Result<(AuthContext, KeyInfo), Error> {
+    let now = SystemTime::now();
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
+    let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+        let query = uri.query().unwrap_or("");
+        if let Some(q) = sigv2::parse_query(query)? {
+            let key = gw.access_key(&q.access_key).await?;
+            let ctx =
+                sigv2::verify_query(method, uri, headers, &q, &key.secret_key, host_bucket, now)?;
+            return Ok((ctx, key));
+        }
+        if is_presigned(parts) {
+            let p = parse_presigned(query)?;
+            let key = gw.access_key(&p.auth.access_key).await?;
+            let ctx = verify_presigned(
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                &p,
+                &key.secret_key,
+                now,
+            )?;
+            return Ok((ctx, key));
         }
         return Err(Error::AccessDenied(
             "anonymous requests are not allowed".into(),
@@ -151,6 +262,20 @@ async fn authenticate(gw: &Gateway, parts: &Parts) -> Result<AuthContext, Error>
     let value = value
         .to_str()
         .map_err(|_| Error::AuthorizationMalformed("Authorization is not text".into()))?;
+    if let Some((access_key, signature)) = sigv2::parse_header(value) {
+        let key = gw.access_key(&access_key).await?;
+        let ctx = sigv2::verify_header(
+            method,
+            uri,
+            headers,
+            &access_key,
+            &signature,
+            &key.secret_key,
+            host_bucket,
+            now,
+        )?;
+        return Ok((ctx, key));
+    }
     let header = parse_authorization(value)?;
     let key = gw.access_key(&header.access_key).await?;
     let ctx = verify_header_auth(
@@ -159,46 +284,126 @@ async fn authenticate(gw: &Gateway, parts: &Parts) -> Result<AuthContext, Error>
         &parts.headers,
         &header,
         &key.secret_key,
-        SystemTime::now(),
+        now,
     )?;
     tracing::debug!(method = %parts.method, path = %parts.uri.path(), payload = ?ctx.payload, "authenticated");
-    Ok(ctx)
+    Ok((ctx, key))
 }
 
-async fn route(gw: &Gateway, parts: Parts, body: Body) -> Result<Response, Error> {
-    let auth = authenticate(gw, &parts).await?;
-    let (bucket, key) = split_path(parts.uri.path())?;
+/// Whether the request's key may do this to its bucket: reads need read,
+/// everything else write. Any key may list buckets (it sees its own) and
+/// create one (it is granted the new bucket).
+fn authorize(req: &S3Request) -> Result<(), Error> {
+    let Some(bucket) = &req.bucket else {
+        return Ok(());
+    };
+    let m = &req.parts.method;
+    let creates_bucket = *m == Method::PUT && req.key.is_none() && req.query.is_empty();
+    if creates_bucket {
+        return Ok(());
+    }
+    let grant = req.key_info.grant(bucket);
+    let allowed = if *m == Method::GET || *m == Method::HEAD {
+        grant.read
+    } else {
+        grant.write
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::AccessDenied(format!(
+            "this key may not {} bucket {bucket}",
+            if grant.read { "write to" } else { "use" }
+        )))
+    }
+}
+
+/// Bucket subresources this gateway answers with a fixed "none" reply.
+fn fixed_subresource(req: &S3Request) -> Option<Result<Response, Error>> {
+    let missing = |code: &'static str, what: &str| {
+        Some(Err(Error::NotConfigured {
+            code,
+            what: what.to_string(),
+        }))
+    };
+    if req.parts.method != Method::GET || req.key.is_some() {
+        return None;
+    }
+    if req.has_query("policy") {
+        missing("NoSuchBucketPolicy", "the bucket has no policy")
+    } else if req.has_query("lifecycle") {
+        missing(
+            "NoSuchLifecycleConfiguration",
+            "the bucket has no lifecycle configuration",
+        )
+    } else if req.has_query("tagging") {
+        missing("NoSuchTagSet", "the bucket has no tags")
+    } else if req.has_query("website") {
+        missing(
+            "NoSuchWebsiteConfiguration",
+            "the bucket has no website configuration",
+        )
+    } else if req.has_query("encryption") {
+        missing(
+            "ServerSideEncryptionConfigurationNotFoundError",
+            "the bucket has no encryption configuration",
+        )
+    } else {
+        None
+    }
+}
+
+async fn route(gw: &Gateway, parts: Parts, target: Target, body: Body) -> Result<Response, Error> {
+    let (auth, key_info) = authenticate(gw, &parts, target.host_bucket.as_deref()).await?;
     let query = parse_query(parts.uri.query())?;
     let req = S3Request {
         parts,
         auth,
-        bucket,
-        key,
+        key_info,
+        bucket: target.bucket,
+        key: target.key,
         query,
     };
+    authorize(&req)?;
+    if let Some(r) = fixed_subresource(&req) {
+        if let Some(b) = &req.bucket {
+            gw.ns.head_bucket(b).await?;
+        }
+        return r;
+    }
     let method = req.parts.method.clone();
+    let copy = req.header("x-amz-copy-source").is_some();
     match (method, req.bucket.is_some(), req.key.is_some()) {
-        (Method::GET, false, _) => bucket::list_buckets(gw).await,
-        (Method::PUT, true, false) => bucket::create(gw, &req).await,
-        (Method::DELETE, true, false) => bucket::delete(gw, &req).await,
+        (Method::GET, false, _) => bucket::list_buckets(gw, &req).await,
+        (Method::PUT, true, false) if req.has_query("cors") => cors::put(gw, &req, body).await,
+        (Method::GET, true, false) if req.has_query("cors") => cors::get(gw, &req).await,
+        (Method::DELETE, true, false) if req.has_query("cors") => cors::delete(gw, &req).await,
+        (_, true, false) if req.has_query("acl") => bucket::acl(gw, &req).await,
+        (Method::PUT, true, false) if req.query.is_empty() => bucket::create(gw, &req).await,
+        (Method::DELETE, true, false) if req.query.is_empty() => bucket::delete(gw, &req).await,
         (Method::HEAD, true, false) => bucket::head(gw, &req).await,
         (Method::GET, true, false) if req.has_query("location") => bucket::location(gw, &req).await,
         (Method::GET, true, false) if req.has_query("versioning") => {
             bucket::versioning(gw, &req).await
         }
         (Method::GET, true, false) if req.has_query("uploads") => {
-            Err(Error::NotImplemented("ListMultipartUploads".into()))
+            multipart::list_uploads(gw, &req).await
         }
-        (Method::GET, true, false) => list::list_objects(gw, &req).await,
+        (Method::GET, true, false) if list::is_listing(&req) => list::list_objects(gw, &req).await,
+        (Method::POST, true, false) if req.has_query("delete") => {
+            batch::delete_objects(gw, &req, body).await
+        }
+        (_, true, true) if req.has_query("acl") => bucket::acl(gw, &req).await,
+        (Method::PUT, true, true) if req.has_query("uploadId") && copy => {
+            multipart::upload_part_copy(gw, &req).await
+        }
         (Method::PUT, true, true) if req.has_query("uploadId") => {
             multipart::upload_part(gw, &req, body).await
         }
-        (Method::PUT, true, true) if req.header("x-amz-copy-source").is_some() => {
-            Err(Error::NotImplemented("CopyObject".into()))
-        }
+        (Method::PUT, true, true) if copy => copy::copy_object(gw, &req).await,
         (Method::PUT, true, true) => object::put(gw, &req, body).await,
         (Method::GET, true, true) if req.has_query("uploadId") => {
-            Err(Error::NotImplemented("ListParts".into()))
+            multipart::list_parts(gw, &req).await
         }
         (Method::GET, true, true) => object::get(gw, &req, false).await,
         (Method::HEAD, true, true) => object::get(gw, &req, true).await,
@@ -210,7 +415,10 @@ async fn route(gw: &Gateway, parts: Parts, body: Body) -> Result<Response, Error
         (Method::POST, true, true) if req.has_query("uploadId") => {
             multipart::complete(gw, &req, body).await
         }
-        (m, _, _) => Err(Error::NotImplemented(format!("{m} on this resource"))),
+        (m, _, _) => Err(Error::NotImplemented(format!(
+            "{m} {} is not supported",
+            req.parts.uri
+        ))),
     }
 }
 
@@ -228,5 +436,25 @@ mod tests {
             (Some("b".into()), Some("a b/c/d".into()))
         );
         assert!(split_path("/b/%ff").is_err());
+    }
+
+    #[test]
+    fn virtual_hosts() {
+        let d = "s3.example.com";
+        assert_eq!(
+            host_bucket("photos.s3.example.com", d).as_deref(),
+            Some("photos")
+        );
+        assert_eq!(
+            host_bucket("a.b.s3.example.com:9000", d).as_deref(),
+            Some("a.b")
+        );
+        assert_eq!(
+            host_bucket("Photos.S3.Example.com", d).as_deref(),
+            Some("photos")
+        );
+        assert_eq!(host_bucket("s3.example.com", d), None);
+        assert_eq!(host_bucket("xs3.example.com", d), None);
+        assert_eq!(host_bucket("127.0.0.1:9000", d), None);
     }
 }

@@ -47,6 +47,12 @@ impl Xml {
         self.close(name)
     }
 
+    /// Appends markup as is (for fixed fragments with attributes).
+    pub fn raw(&mut self, markup: &str) -> &mut Self {
+        self.0.push_str(markup);
+        self
+    }
+
     pub fn finish(mut self, root: &str) -> String {
         self.close(root);
         self.0

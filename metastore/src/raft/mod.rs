@@ -136,6 +136,7 @@ mod tests {
     fn bucket(name: &str) -> Command {
         Command::CreateBucket {
             name: name.into(),
+            owner: None,
             now: 1,
         }
     }

@@ -14,6 +14,7 @@ pub mod tables;
 mod uploads;
 
 pub use keys::validate_key;
+pub use objects::etag_matches;
 pub use query::query;
 pub use tables::{create_all, TableSet};
 
@@ -34,13 +35,30 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
             access_key,
             secret_key,
             name,
+            all_buckets,
             now,
         } => {
-            namespace::create_key(&mut t, access_key, secret_key, name, *now)?;
+            namespace::create_key(&mut t, access_key, secret_key, name, *all_buckets, *now)?;
             Ok(Reply::Done)
         }
-        Command::CreateBucket { name, now } => {
-            namespace::create_bucket(&mut t, name, *now)?;
+        Command::DeleteKey { access_key } => {
+            namespace::delete_key(&mut t, access_key)?;
+            Ok(Reply::Done)
+        }
+        Command::AllowKey {
+            access_key,
+            bucket,
+            grant,
+        } => {
+            namespace::allow_key(&mut t, access_key, bucket, *grant)?;
+            Ok(Reply::Done)
+        }
+        Command::CreateBucket { name, owner, now } => {
+            namespace::create_bucket(&mut t, name, owner.as_deref(), *now)?;
+            Ok(Reply::Done)
+        }
+        Command::PutBucketCors { bucket, rules } => {
+            namespace::put_bucket_cors(&mut t, bucket, rules.as_ref())?;
             Ok(Reply::Done)
         }
         Command::DeleteBucket { name } => {
@@ -55,11 +73,39 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
             meta,
             extents,
             blobs,
+            cond,
             now,
         } => {
+            objects::check_condition(&t, bucket, key, cond)?;
             objects::record_blobs(&mut t, blobs)?;
             objects::put_object(&mut t, bucket, key, *size, etag, meta, extents, *now)?;
-            Ok(Reply::Done)
+            Ok(Reply::Written {
+                etag: etag.clone(),
+                mtime: *now,
+            })
+        }
+        Command::CopyObject {
+            src_bucket,
+            src_key,
+            src_etag,
+            bucket,
+            key,
+            meta,
+            cond,
+            now,
+        } => {
+            objects::check_condition(&t, bucket, key, cond)?;
+            let etag = objects::copy_object(
+                &mut t,
+                src_bucket,
+                src_key,
+                src_etag.as_deref(),
+                bucket,
+                key,
+                meta.as_ref(),
+                *now,
+            )?;
+            Ok(Reply::Written { etag, mtime: *now })
         }
         Command::DeleteObject { bucket, key, now } => {
             objects::delete_object(&mut t, bucket, key, *now)?;
@@ -88,14 +134,44 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
             uploads::put_part(&mut t, upload_id, *part_number, *size, etag, extents, *now)?;
             Ok(Reply::Done)
         }
+        Command::CopyPart {
+            upload_id,
+            part_number,
+            src_bucket,
+            src_key,
+            src_etag,
+            range,
+            etag,
+            now,
+        } => {
+            uploads::copy_part(
+                &mut t,
+                upload_id,
+                *part_number,
+                src_bucket,
+                src_key,
+                src_etag.as_deref(),
+                *range,
+                etag,
+                *now,
+            )?;
+            Ok(Reply::Written {
+                etag: etag.clone(),
+                mtime: *now,
+            })
+        }
         Command::CompleteUpload {
             upload_id,
             parts,
             etag,
+            cond,
             now,
         } => {
-            uploads::complete(&mut t, upload_id, parts, etag, *now)?;
-            Ok(Reply::Done)
+            uploads::complete(&mut t, upload_id, parts, etag, cond, *now)?;
+            Ok(Reply::Written {
+                etag: etag.clone(),
+                mtime: *now,
+            })
         }
         Command::AbortUpload { upload_id, now } => {
             uploads::abort(&mut t, upload_id, *now)?;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::codec::{dec, enc};
 use super::keys::validate_bucket_name;
 use super::tables::TableSet;
-use crate::api::{BucketInfo, InodeId, KeyInfo, NodeId, ObjectMeta, ROOT_INODE};
+use crate::api::{BucketInfo, CorsRule, Grant, InodeId, KeyInfo, NodeId, ObjectMeta, ROOT_INODE};
 use crate::error::Error;
 
 pub const DIR_MODE: u32 = 0o755;
@@ -162,6 +162,7 @@ pub fn create_key(
     access_key: &str,
     secret_key: &str,
     name: &str,
+    all_buckets: bool,
     now: u64,
 ) -> Result<(), Error> {
     if access_key.is_empty() || secret_key.is_empty() {
@@ -177,8 +178,70 @@ pub fn create_key(
         secret_key: secret_key.to_string(),
         name: name.to_string(),
         created: now,
+        all_buckets,
+        grants: Default::default(),
     };
     t.keys.insert(access_key, enc(&info).as_slice())?;
+    Ok(())
+}
+
+fn get_key(t: &TableSet, access_key: &str) -> Result<KeyInfo, Error> {
+    match t.keys.get(access_key)? {
+        Some(v) => dec(v.value()),
+        None => Err(Error::NoSuchAccessKey(access_key.to_string())),
+    }
+}
+
+pub fn delete_key(t: &mut TableSet, access_key: &str) -> Result<(), Error> {
+    get_key(t, access_key)?;
+    t.keys.remove(access_key)?;
+    Ok(())
+}
+
+/// Sets `access_key`'s rights on `bucket` (which must exist); no rights at
+/// all removes the grant.
+pub fn allow_key(
+    t: &mut TableSet,
+    access_key: &str,
+    bucket: &str,
+    grant: Grant,
+) -> Result<(), Error> {
+    let mut key = get_key(t, access_key)?;
+    if grant.read || grant.write {
+        get_bucket(t, bucket)?;
+        key.grants.insert(bucket.to_string(), grant);
+    } else {
+        key.grants.remove(bucket);
+    }
+    t.keys.insert(access_key, enc(&key).as_slice())?;
+    Ok(())
+}
+
+/// Forgets every grant on a bucket that is being deleted, so a later
+/// bucket of the same name starts with none.
+fn revoke_all(t: &mut TableSet, bucket: &str) -> Result<(), Error> {
+    let mut changed = Vec::new();
+    for entry in t.keys.iter()? {
+        let mut key: KeyInfo = dec(entry?.1.value())?;
+        if key.grants.remove(bucket).is_some() {
+            changed.push(key);
+        }
+    }
+    for key in changed {
+        t.keys
+            .insert(key.access_key.as_str(), enc(&key).as_slice())?;
+    }
+    Ok(())
+}
+
+pub fn put_bucket_cors(
+    t: &mut TableSet,
+    bucket: &str,
+    rules: Option<&Vec<CorsRule>>,
+) -> Result<(), Error> {
+    let mut info = get_bucket(t, bucket)?;
+    info.cors = rules.cloned();
+    t.buckets.insert(bucket, enc(&info).as_slice())?;
     Ok(())
 }
 
@@ -189,7 +252,12 @@ pub fn get_bucket(t: &TableSet, name: &str) -> Result<BucketInfo, Error> {
     }
 }
 
-pub fn create_bucket(t: &mut TableSet, name: &str, now: u64) -> Result<(), Error> {
+pub fn create_bucket(
+    t: &mut TableSet,
+    name: &str,
+    owner: Option<&str>,
+    now: u64,
+) -> Result<(), Error> {
     validate_bucket_name(name)?;
     if t.buckets.get(name)?.is_some() {
         return Err(Error::BucketExists(name.to_string()));
@@ -203,8 +271,19 @@ pub fn create_bucket(t: &mut TableSet, name: &str, now: u64) -> Result<(), Error
         name: name.to_string(),
         inode,
         created: now,
+        cors: None,
     };
     t.buckets.insert(name, enc(&info).as_slice())?;
+    if let Some(owner) = owner {
+        let key = get_key(t, owner)?;
+        if !key.all_buckets {
+            let all = Grant {
+                read: true,
+                write: true,
+            };
+            allow_key(t, owner, name, all)?;
+        }
+    }
     Ok(())
 }
 
@@ -216,5 +295,5 @@ pub fn delete_bucket(t: &mut TableSet, name: &str) -> Result<(), Error> {
     let inode = must_inode(t, info.inode)?;
     unlink(t, info.inode, &inode)?;
     t.buckets.remove(name)?;
-    Ok(())
+    revoke_all(t, name)
 }

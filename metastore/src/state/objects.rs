@@ -10,7 +10,7 @@ use super::namespace::{
     get_bucket, link_new, lookup, must_inode, prune_implicit, put_inode, unlink, Inode, InodeKind,
 };
 use super::tables::TableSet;
-use crate::api::{BlobId, BlobWrite, Extent, InodeId, NodeId, ObjectMeta};
+use crate::api::{BlobId, BlobWrite, Extent, InodeId, NodeId, ObjectMeta, WriteCondition};
 use crate::error::Error;
 
 /// What the metastore knows of one blob.
@@ -217,6 +217,98 @@ pub fn put_object(
     put_inode(t, id, &inode)?;
     t.objects.insert((b.inode, key), id)?;
     Ok(())
+}
+
+/// Whether an `If-Match`/`If-None-Match` value (`*`, one ETag or a list)
+/// names `etag`.
+pub fn etag_matches(condition: &str, etag: &str) -> bool {
+    condition
+        .split(',')
+        .map(|c| c.trim().trim_start_matches("W/").trim_matches('"'))
+        .any(|c| c == "*" || c == etag)
+}
+
+/// Checks a conditional write against the object now at `bucket/key`.
+pub fn check_condition(
+    t: &TableSet,
+    bucket: &str,
+    key: &str,
+    cond: &WriteCondition,
+) -> Result<(), Error> {
+    if cond.is_empty() {
+        return Ok(());
+    }
+    let b = get_bucket(t, bucket)?;
+    let current = match t.objects.get((b.inode, key))?.map(|v| v.value()) {
+        Some(id) => Some(must_inode(t, id)?.etag),
+        None => None,
+    };
+    if let Some(m) = &cond.if_match {
+        match &current {
+            None => return Err(Error::NoSuchKey(key.to_string())),
+            Some(etag) if !etag_matches(m, etag) => {
+                return Err(Error::PreconditionFailed(format!(
+                    "{key}: If-Match does not match the current ETag"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    if let (Some(n), Some(etag)) = (&cond.if_none_match, &current) {
+        if etag_matches(n, etag) {
+            return Err(Error::PreconditionFailed(format!(
+                "{key}: If-None-Match matches the current object"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The inode and extent map of `bucket/key`, which must still have ETag
+/// `etag` when one is given.
+pub fn source(
+    t: &TableSet,
+    bucket: &str,
+    key: &str,
+    etag: Option<&str>,
+) -> Result<(Inode, Vec<Extent>), Error> {
+    let b = get_bucket(t, bucket)?;
+    let id = t
+        .objects
+        .get((b.inode, key))?
+        .map(|v| v.value())
+        .ok_or_else(|| Error::NoSuchKey(key.to_string()))?;
+    let inode = must_inode(t, id)?;
+    if etag.is_some_and(|e| e != inode.etag) {
+        return Err(Error::PreconditionFailed(format!(
+            "{key} changed during the copy"
+        )));
+    }
+    Ok((inode, read_extents(t, id)?))
+}
+
+/// Makes `bucket/key` a copy of `src_bucket/src_key` sharing its blobs;
+/// returns the new object's ETag.
+#[allow(clippy::too_many_arguments)]
+pub fn copy_object(
+    t: &mut TableSet,
+    src_bucket: &str,
+    src_key: &str,
+    src_etag: Option<&str>,
+    bucket: &str,
+    key: &str,
+    meta: Option<&ObjectMeta>,
+    now: u64,
+) -> Result<String, Error> {
+    let (src, extents) = source(t, src_bucket, src_key, src_etag)?;
+    let mut new_meta = meta.cloned().unwrap_or_else(|| src.meta.clone());
+    // The bytes are the same, so their checksum and part layout are too.
+    new_meta.checksum = src.meta.checksum.clone();
+    new_meta.parts = src.meta.parts.clone();
+    put_object(
+        t, bucket, key, src.size, &src.etag, &new_meta, &extents, now,
+    )?;
+    Ok(src.etag)
 }
 
 /// Deletes `bucket/key`. Deleting a key that does not exist succeeds, as S3

@@ -44,6 +44,47 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
                 None => Err(Error::NoSuchAccessKey(access_key.clone())),
             }
         }
+        Query::ListKeys => {
+            let keys = txn.open_table(KEYS)?;
+            let mut out = Vec::new();
+            for entry in keys.iter()? {
+                out.push(dec(entry?.1.value())?);
+            }
+            Ok(Reply::Keys(out))
+        }
+        Query::ListUploads {
+            bucket: b,
+            prefix,
+            key_marker,
+            upload_id_marker,
+            max_uploads,
+        } => {
+            bucket(txn, b)?;
+            let mut all: Vec<UploadInfo> = uploads(txn)?
+                .into_iter()
+                .filter(|u| &u.bucket == b && u.key.starts_with(prefix.as_str()))
+                .filter(|u| {
+                    (u.key.as_str(), u.upload_id.as_str())
+                        > (key_marker.as_str(), upload_id_marker.as_str())
+                })
+                .collect();
+            all.sort_by(|x, y| (&x.key, &x.upload_id).cmp(&(&y.key, &y.upload_id)));
+            let max = (*max_uploads).clamp(1, LIST_MAX_KEYS) as usize;
+            let truncated = all.len() > max;
+            all.truncate(max);
+            Ok(Reply::Uploads {
+                uploads: all,
+                truncated,
+            })
+        }
+        Query::StaleUploads { before } => {
+            let mut all = uploads(txn)?;
+            all.retain(|u| u.created < *before);
+            Ok(Reply::Uploads {
+                uploads: all,
+                truncated: false,
+            })
+        }
         Query::ListBuckets => {
             let buckets = txn.open_table(BUCKETS)?;
             let mut out = Vec::new();
@@ -145,6 +186,24 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
             }))
         }
     }
+}
+
+/// Every upload in progress, without its parts.
+fn uploads(txn: &ReadTransaction) -> Result<Vec<UploadInfo>, Error> {
+    let table = txn.open_table(UPLOADS)?;
+    let mut out = Vec::new();
+    for entry in table.iter()? {
+        let (id, v) = entry?;
+        let up: UploadRec = dec(v.value())?;
+        out.push(UploadInfo {
+            upload_id: id.value().to_string(),
+            bucket: up.bucket,
+            key: up.key,
+            created: up.created,
+            parts: Vec::new(),
+        });
+    }
+    Ok(out)
 }
 
 fn bucket(txn: &ReadTransaction, name: &str) -> Result<BucketInfo, Error> {

@@ -40,6 +40,7 @@ fn put(s: &Store, key: &str, blobs: &[(u8, u64)]) -> Result<Reply, Error> {
         meta: ObjectMeta::default(),
         extents,
         blobs: writes,
+        cond: Default::default(),
         now: 7,
     })
 }
@@ -83,6 +84,7 @@ fn with_bucket() -> (tempfile::TempDir, Store) {
     let (d, s) = store();
     s.apply(&Command::CreateBucket {
         name: "bk1".into(),
+        owner: None,
         now: 1,
     })
     .unwrap();
@@ -95,6 +97,7 @@ fn bucket_lifecycle() {
     assert_eq!(
         s.apply(&Command::CreateBucket {
             name: "bk1".into(),
+            owner: None,
             now: 1
         })
         .unwrap_err(),
@@ -212,6 +215,7 @@ fn failed_command_changes_nothing() {
             blob_offset: 0,
         }],
         blobs: vec![],
+        cond: Default::default(),
         now: 1,
     };
     assert!(s.apply(&bad).is_err());
@@ -259,6 +263,7 @@ fn multipart_concatenates_parts() {
         upload_id: id.clone(),
         parts: parts.into_iter().map(|(n, e)| (n, e.to_string())).collect(),
         etag: "m-2".into(),
+        cond: Default::default(),
         now: 3,
     };
     assert_eq!(
@@ -299,6 +304,7 @@ fn state_survives_reopen() {
         let s = Store::open(&path).unwrap();
         s.apply(&Command::CreateBucket {
             name: "bk1".into(),
+            owner: None,
             now: 1,
         })
         .unwrap();

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::codec::{dec, enc};
 use super::keys::validate_key;
 use super::namespace::get_bucket;
-use super::objects::{add_refs, check_tiling, put_object, release_refs};
+use super::objects::{add_refs, check_condition, check_tiling, put_object, release_refs, source};
 use super::tables::TableSet;
-use crate::api::{Extent, ObjectMeta};
+use crate::api::{Extent, ObjectMeta, WriteCondition};
 use crate::error::Error;
 
 /// Smallest part S3 accepts, except for the last part of an upload.
@@ -120,14 +120,61 @@ fn drop_upload(t: &mut TableSet, upload_id: &str, now: u64) -> Result<(), Error>
     Ok(())
 }
 
+/// Makes part `part_number` the byte range `[start, end)` of an existing
+/// object (the whole object without a range), sharing its blobs.
+#[allow(clippy::too_many_arguments)]
+pub fn copy_part(
+    t: &mut TableSet,
+    upload_id: &str,
+    part_number: u32,
+    src_bucket: &str,
+    src_key: &str,
+    src_etag: Option<&str>,
+    range: Option<(u64, u64)>,
+    etag: &str,
+    now: u64,
+) -> Result<(), Error> {
+    get_upload(t, upload_id)?;
+    let (src, extents) = source(t, src_bucket, src_key, src_etag)?;
+    let (start, end) = range.unwrap_or((0, src.size));
+    if start >= end || end > src.size {
+        return Err(Error::Invalid(format!(
+            "copy source range {start}-{} is outside the {}-byte source",
+            end.saturating_sub(1),
+            src.size
+        )));
+    }
+    let part = slice_extents(&extents, start, end);
+    put_part(t, upload_id, part_number, end - start, etag, &part, now)
+}
+
+/// The extents covering `[start, end)` of a file, rebased to offset 0.
+pub fn slice_extents(extents: &[Extent], start: u64, end: u64) -> Vec<Extent> {
+    let mut out = Vec::new();
+    for e in extents {
+        let (a, b) = (e.offset.max(start), (e.offset + e.len).min(end));
+        if a < b {
+            out.push(Extent {
+                offset: a - start,
+                len: b - a,
+                blob: e.blob,
+                blob_offset: e.blob_offset + (a - e.offset),
+            });
+        }
+    }
+    out
+}
+
 pub fn complete(
     t: &mut TableSet,
     upload_id: &str,
     listed: &[(u32, String)],
     etag: &str,
+    cond: &WriteCondition,
     now: u64,
 ) -> Result<(), Error> {
     let up = get_upload(t, upload_id)?;
+    check_condition(t, &up.bucket, &up.key, cond)?;
     if listed.is_empty() {
         return Err(Error::Invalid(
             "a multipart upload needs at least one part".into(),
@@ -138,6 +185,7 @@ pub fn complete(
     }
     let mut extents = Vec::new();
     let mut size = 0u64;
+    let mut meta = up.meta.clone();
     for (i, (n, listed_etag)) in listed.iter().enumerate() {
         let part = get_part(t, upload_id, *n)?
             .ok_or_else(|| Error::InvalidPart(format!("part {n} was not uploaded")))?;
@@ -154,8 +202,9 @@ pub fn complete(
             });
         }
         size += part.size;
+        meta.parts.push(part.size);
     }
-    put_object(t, &up.bucket, &up.key, size, etag, &up.meta, &extents, now)?;
+    put_object(t, &up.bucket, &up.key, size, etag, &meta, &extents, now)?;
     drop_upload(t, upload_id, now)
 }
 

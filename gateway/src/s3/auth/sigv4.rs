@@ -226,6 +226,67 @@ pub fn string_to_sign(datetime: &str, scope: &str, canonical_request: &str) -> S
     )
 }
 
+/// What a signature covers besides the request itself, from either the
+/// `Authorization` header or a presigned URL's query.
+struct Signed<'a> {
+    access_key: &'a str,
+    date: &'a str,
+    region: &'a str,
+    service: &'a str,
+    datetime: String,
+    signed_headers: &'a [String],
+    payload_hash: String,
+    signature: &'a str,
+    /// Left out of the canonical query (the signature itself, presigned).
+    skip_query: Option<&'a str>,
+}
+
+/// The one signature check for every signing mode.
+fn verify(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    s: Signed<'_>,
+    secret: &str,
+) -> Result<AuthContext, Error> {
+    let time = parse_amz_date(&s.datetime)?;
+    if !s.datetime.starts_with(s.date) {
+        return Err(Error::AuthorizationMalformed(
+            "credential date does not match the request date".into(),
+        ));
+    }
+    if s.service != "s3" {
+        return Err(Error::AuthorizationMalformed("service must be s3".into()));
+    }
+    if !s.signed_headers.iter().any(|h| h == "host") {
+        return Err(Error::AuthorizationMalformed("host must be signed".into()));
+    }
+    let payload = PayloadMode::parse(&s.payload_hash)?;
+    let creq = canonical_request(
+        method,
+        uri,
+        headers,
+        s.signed_headers,
+        &s.payload_hash,
+        s.skip_query,
+    )?;
+    let scope = format!("{}/{}/{}/aws4_request", s.date, s.region, s.service);
+    let sts = string_to_sign(&s.datetime, &scope, &creq);
+    let key = generate_signing_key(secret, time, s.region, s.service);
+    let expected = calculate_signature(&key, sts.as_bytes());
+    if !bool::from(expected.as_bytes().ct_eq(s.signature.as_bytes())) {
+        return Err(Error::SignatureDoesNotMatch);
+    }
+    Ok(AuthContext {
+        access_key: s.access_key.to_string(),
+        datetime: s.datetime,
+        scope,
+        signing_key: key.as_ref().to_vec(),
+        seed_signature: s.signature.to_string(),
+        payload,
+    })
+}
+
 /// Verifies a header-signed request against `secret`, returning what the
 /// body reader needs. `now` is injectable for tests.
 pub fn verify_header_auth(
@@ -246,49 +307,120 @@ pub fn verify_header_auth(
     if skew > MAX_CLOCK_SKEW {
         return Err(Error::RequestTimeTooSkewed);
     }
-    if !datetime.starts_with(&auth.date) {
-        return Err(Error::AuthorizationMalformed(
-            "credential date does not match x-amz-date".into(),
-        ));
-    }
-    if auth.service != "s3" {
-        return Err(Error::AuthorizationMalformed("service must be s3".into()));
-    }
-    if !auth.signed_headers.iter().any(|h| h == "host") {
-        return Err(Error::AuthorizationMalformed("host must be signed".into()));
-    }
     let payload_hash = headers
         .get("x-amz-content-sha256")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| Error::InvalidRequest("missing x-amz-content-sha256".into()))?
         .to_string();
-    let payload = PayloadMode::parse(&payload_hash)?;
-    let creq = canonical_request(
-        method,
-        uri,
-        headers,
-        &auth.signed_headers,
-        &payload_hash,
-        None,
-    )?;
-    let scope = format!(
-        "{}/{}/{}/aws4_request",
-        auth.date, auth.region, auth.service
-    );
-    let sts = string_to_sign(&datetime, &scope, &creq);
-    let key = generate_signing_key(secret, time, &auth.region, &auth.service);
-    let expected = calculate_signature(&key, sts.as_bytes());
-    if !bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
-        return Err(Error::SignatureDoesNotMatch);
-    }
-    Ok(AuthContext {
-        access_key: auth.access_key.clone(),
+    let signed = Signed {
+        access_key: &auth.access_key,
+        date: &auth.date,
+        region: &auth.region,
+        service: &auth.service,
         datetime,
-        scope,
-        signing_key: key.as_ref().to_vec(),
-        seed_signature: auth.signature.clone(),
-        payload,
+        signed_headers: &auth.signed_headers,
+        payload_hash,
+        signature: &auth.signature,
+        skip_query: None,
+    };
+    verify(method, uri, headers, signed, secret)
+}
+
+/// Longest validity of a presigned URL, as S3 allows: 7 days.
+pub const PRESIGN_MAX_EXPIRES: u64 = 7 * 24 * 3600;
+
+/// The signing parameters of a presigned URL's query.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Presigned {
+    pub auth: AuthHeader,
+    pub datetime: String,
+    pub expires: u64,
+    /// `X-Amz-Content-Sha256` if the URL carries one (rare).
+    pub payload_hash: Option<String>,
+}
+
+/// Parses the `X-Amz-*` parameters of a presigned URL.
+pub fn parse_presigned(raw_query: &str) -> Result<Presigned, Error> {
+    let bad = |why: &str| Error::AuthorizationQueryMalformed(why.to_string());
+    let mut get = std::collections::HashMap::new();
+    for p in raw_query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        let v = percent_decode_str(v).decode_utf8_lossy().into_owned();
+        get.insert(percent_decode_str(k).decode_utf8_lossy().into_owned(), v);
+    }
+    let field = |name: &str| {
+        get.get(name)
+            .cloned()
+            .ok_or_else(|| bad(&format!("missing {name}")))
+    };
+    if field("X-Amz-Algorithm")? != ALGORITHM {
+        return Err(bad("X-Amz-Algorithm must be AWS4-HMAC-SHA256"));
+    }
+    let cred = field("X-Amz-Credential")?;
+    let fields: Vec<&str> = cred.split('/').collect();
+    if fields.len() != 5 || fields[4] != "aws4_request" {
+        return Err(bad("malformed X-Amz-Credential"));
+    }
+    let expires: u64 = field("X-Amz-Expires")?
+        .parse()
+        .map_err(|_| bad("X-Amz-Expires is not a number"))?;
+    if !(1..=PRESIGN_MAX_EXPIRES).contains(&expires) {
+        return Err(bad(
+            "X-Amz-Expires must be between 1 and 604800 seconds (7 days)",
+        ));
+    }
+    Ok(Presigned {
+        auth: AuthHeader {
+            access_key: fields[0].to_string(),
+            date: fields[1].to_string(),
+            region: fields[2].to_string(),
+            service: fields[3].to_string(),
+            signed_headers: field("X-Amz-SignedHeaders")?
+                .split(';')
+                .map(|s| s.to_ascii_lowercase())
+                .collect(),
+            signature: field("X-Amz-Signature")?,
+        },
+        datetime: field("X-Amz-Date")?,
+        expires,
+        payload_hash: get.get("X-Amz-Content-Sha256").cloned(),
     })
+}
+
+/// Verifies a presigned URL: its signature, that it has not expired, and
+/// that it is not dated in the future beyond the clock-skew window.
+pub fn verify_presigned(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    p: &Presigned,
+    secret: &str,
+    now: SystemTime,
+) -> Result<AuthContext, Error> {
+    let time = parse_amz_date(&p.datetime)?;
+    if time > now + MAX_CLOCK_SKEW {
+        return Err(Error::AccessDenied(
+            "the presigned URL is not valid yet".into(),
+        ));
+    }
+    if now > time + Duration::from_secs(p.expires) {
+        return Err(Error::AccessDenied("the presigned URL has expired".into()));
+    }
+    let signed = Signed {
+        access_key: &p.auth.access_key,
+        date: &p.auth.date,
+        region: &p.auth.region,
+        service: &p.auth.service,
+        datetime: p.datetime.clone(),
+        signed_headers: &p.auth.signed_headers,
+        payload_hash: p
+            .payload_hash
+            .clone()
+            .unwrap_or_else(|| "UNSIGNED-PAYLOAD".into()),
+        signature: &p.auth.signature,
+        skip_query: Some("X-Amz-Signature"),
+    };
+    verify(method, uri, headers, signed, secret)
 }
 
 #[cfg(test)]
@@ -383,6 +515,38 @@ mod tests {
         ))
         .unwrap();
         verify_header_auth(&m, &u, &h, &auth, SK, example_time()).unwrap();
+    }
+
+    // AWS's worked example of a presigned GET (Query String Authentication).
+    #[test]
+    fn presigned_example() {
+        let q = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
+        let (m, u, h) = req(
+            "GET",
+            &format!("/test.txt?{q}"),
+            &[("host", "examplebucket.s3.amazonaws.com")],
+        );
+        let p = parse_presigned(q).unwrap();
+        assert_eq!(p.expires, 86400);
+        let in_time = example_time() + Duration::from_secs(3600);
+        let ctx = verify_presigned(&m, &u, &h, &p, SK, in_time).unwrap();
+        assert_eq!(ctx.payload, PayloadMode::Unsigned);
+        assert!(matches!(
+            verify_presigned(&m, &u, &h, &p, "wrong", in_time),
+            Err(Error::SignatureDoesNotMatch)
+        ));
+        let expired = example_time() + Duration::from_secs(86401);
+        assert!(matches!(
+            verify_presigned(&m, &u, &h, &p, SK, expired),
+            Err(Error::AccessDenied(_))
+        ));
+        let early = example_time() - Duration::from_secs(3600);
+        assert!(matches!(
+            verify_presigned(&m, &u, &h, &p, SK, early),
+            Err(Error::AccessDenied(_))
+        ));
+        assert!(parse_presigned(&q.replace("86400", "604801")).is_err());
+        assert!(parse_presigned(&q.replace("X-Amz-Expires=86400&", "")).is_err());
     }
 
     #[test]
