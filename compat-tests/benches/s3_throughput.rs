@@ -4,7 +4,10 @@
 //! Baseline: fsynced sequential writes (4 MiB, then fdatasync) and reads of
 //! a file in the same file system. Troika writes every byte three times,
 //! each fsynced, so the ceiling for PUT is a third of the baseline.
-//! Sizes: TROIKA_BENCH_MIB (default 1024) per object.
+//! Sizes: TROIKA_BENCH_MIB (default 1024) per object, for one client and
+//! for each of 8 concurrent clients. Then small objects: PUT, GET and HEAD
+//! of 4 KiB objects from 32 concurrent clients (TROIKA_BENCH_SMALL objects,
+//! default 4000).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -130,13 +133,12 @@ fn main() {
 
         let rss_single = peak_rss_mib(server.pid().unwrap());
 
-        // 8 clients at once, each with an eighth of the bytes.
-        let each = bytes / 8;
+        // 8 clients at once, each with its own object of the same size.
         let start = Instant::now();
         let mut tasks = Vec::new();
         for i in 0..8 {
             let s3 = s3.clone();
-            let body = body.slice(i * each..(i + 1) * each);
+            let body = body.clone();
             tasks.push(tokio::spawn(async move {
                 s3.put_object()
                     .bucket("bench")
@@ -150,7 +152,78 @@ fn main() {
         for t in tasks {
             t.await.unwrap();
         }
-        let put8 = mib_per_s(each * 8, start.elapsed().as_secs_f64());
+        let put8 = mib_per_s(bytes * 8, start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let s3 = s3.clone();
+            tasks.push(tokio::spawn(async move {
+                let got = s3
+                    .get_object()
+                    .bucket("bench")
+                    .key(format!("par/{i}"))
+                    .send()
+                    .await
+                    .unwrap();
+                let mut stream = got.body;
+                let mut n = 0;
+                while let Some(chunk) = stream.try_next().await.unwrap() {
+                    n += chunk.len();
+                }
+                n
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), bytes);
+        }
+        let get8 = mib_per_s(bytes * 8, start.elapsed().as_secs_f64());
+        let rss_8 = peak_rss_mib(server.pid().unwrap());
+        for i in 0..8 {
+            s3.delete_object().bucket("bench").key(format!("par/{i}")).send().await.unwrap();
+        }
+
+        // Small objects: 32 clients, each its share of the objects.
+        let small: usize = std::env::var("TROIKA_BENCH_SMALL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(4000);
+        let four_k = bytes::Bytes::from(data(4096, 9));
+        let mut rates = Vec::new();
+        for op in ["PUT", "GET", "HEAD"] {
+            let start = Instant::now();
+            let mut tasks = Vec::new();
+            for c in 0..32 {
+                let s3 = s3.clone();
+                let four_k = four_k.clone();
+                tasks.push(tokio::spawn(async move {
+                    for i in (c..small).step_by(32) {
+                        let key = format!("small/{i:06}");
+                        match op {
+                            "PUT" => {
+                                s3.put_object()
+                                    .bucket("bench")
+                                    .key(key)
+                                    .body(ByteStream::from(four_k.clone()))
+                                    .send()
+                                    .await
+                                    .unwrap();
+                            }
+                            "GET" => {
+                                let got = s3.get_object().bucket("bench").key(key).send().await.unwrap();
+                                assert_eq!(got.body.collect().await.unwrap().into_bytes().len(), 4096);
+                            }
+                            _ => {
+                                s3.head_object().bucket("bench").key(key).send().await.unwrap();
+                            }
+                        }
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            rates.push((op, small as f64 / start.elapsed().as_secs_f64()));
+        }
 
         println!("troika server, {mib} MiB object:");
         println!("  PUT x1  {put:7.0} MiB/s  = {:.0}% of disk/3", 100.0 * put / (disk_w / 3.0));
@@ -160,9 +233,13 @@ fn main() {
             100.0 * put8 / (disk_w3 / 3.0)
         );
         println!("  GET x1  {get:7.0} MiB/s  = {:.0}% of disk read", 100.0 * get / disk_r);
+        println!("  GET x8  {get8:7.0} MiB/s  = {:.0}% of disk read", 100.0 * get8 / disk_r);
         println!(
-            "  peak resident memory of the server process (gateway + meta + 3 storage nodes): {rss_single} MiB after one client, {} MiB after 8",
-            peak_rss_mib(server.pid().unwrap())
+            "  peak resident memory of the server process (gateway + meta + 3 storage nodes): {rss_single} MiB after one client, {rss_8} MiB after 8"
         );
+        println!("4 KiB objects, 32 clients, {small} objects:");
+        for (op, rate) in rates {
+            println!("  {op:<4} {rate:7.0} ops/s");
+        }
     });
 }

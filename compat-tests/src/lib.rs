@@ -210,6 +210,28 @@ impl Cluster {
         gateways: usize,
         snapshot_every: u64,
     ) -> Cluster {
+        Self::start_full(metas, chunks, gateways, snapshot_every, &[], &[])
+    }
+
+    /// One meta node, with extra command-line flags for the meta node and
+    /// the gateways.
+    pub fn start_args(
+        chunks: usize,
+        gateways: usize,
+        meta_args: &[&str],
+        gateway_args: &[&str],
+    ) -> Cluster {
+        Self::start_full(1, chunks, gateways, 10_000, meta_args, gateway_args)
+    }
+
+    fn start_full(
+        metas: usize,
+        chunks: usize,
+        gateways: usize,
+        snapshot_every: u64,
+        meta_args: &[&str],
+        gateway_args: &[&str],
+    ) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("troika-test")
             // TROIKA_TEST_KEEP=1 keeps data and logs for a look afterwards.
@@ -257,6 +279,7 @@ impl Cluster {
                 if i == 0 {
                     args.push("--init".into());
                 }
+                args.extend(meta_args.iter().map(|a| a.to_string()));
                 Proc::start(&format!("meta{i}"), args, dir.path())
             })
             .collect();
@@ -286,19 +309,17 @@ impl Cluster {
         for i in 0..gateways {
             let host = format!("127.0.2.{}", i + 1);
             let port = free_port(&host);
-            gw_procs.push(Proc::start(
-                &format!("gateway{i}"),
-                vec![
-                    "gateway".into(),
-                    "--meta".into(),
-                    meta_list.clone(),
-                    "--s3-listen".into(),
-                    format!("{host}:{port}"),
-                    "--secret-file".into(),
-                    sf.clone(),
-                ],
-                dir.path(),
-            ));
+            let mut args = vec![
+                "gateway".to_string(),
+                "--meta".into(),
+                meta_list.clone(),
+                "--s3-listen".into(),
+                format!("{host}:{port}"),
+                "--secret-file".into(),
+                sf.clone(),
+            ];
+            args.extend(gateway_args.iter().map(|a| a.to_string()));
+            gw_procs.push(Proc::start(&format!("gateway{i}"), args, dir.path()));
         }
         let mut cluster = Cluster {
             dir,

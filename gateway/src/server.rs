@@ -52,6 +52,14 @@ impl Gateway {
         }
     }
 
+    /// The access key as the metastore has it now, bypassing the cache: a
+    /// grant given a moment ago counts at once (a revocation may take up to
+    /// [`KEY_CACHE_TTL`]).
+    pub async fn access_key_fresh(&self, access_key: &str) -> Result<KeyInfo, Error> {
+        self.keys.lock().expect("key cache").remove(access_key);
+        self.access_key(access_key).await
+    }
+
     /// An access key (secret and bucket rights), from a short-lived cache.
     pub async fn access_key(&self, access_key: &str) -> Result<KeyInfo, Error> {
         if let Some((k, at)) = self.keys.lock().expect("key cache").get(access_key) {

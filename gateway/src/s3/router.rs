@@ -356,7 +356,7 @@ fn fixed_subresource(req: &S3Request) -> Option<Result<Response, Error>> {
 async fn route(gw: &Gateway, parts: Parts, target: Target, body: Body) -> Result<Response, Error> {
     let (auth, key_info) = authenticate(gw, &parts, target.host_bucket.as_deref()).await?;
     let query = parse_query(parts.uri.query())?;
-    let req = S3Request {
+    let mut req = S3Request {
         parts,
         auth,
         key_info,
@@ -364,7 +364,11 @@ async fn route(gw: &Gateway, parts: Parts, target: Target, body: Body) -> Result
         key: target.key,
         query,
     };
-    authorize(&req)?;
+    if authorize(&req).is_err() {
+        // The cached rights may predate a grant.
+        req.key_info = gw.access_key_fresh(&req.key_info.access_key).await?;
+        authorize(&req)?;
+    }
     if let Some(r) = fixed_subresource(&req) {
         if let Some(b) = &req.bucket {
             gw.ns.head_bucket(b).await?;
