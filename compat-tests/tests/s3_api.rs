@@ -12,7 +12,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, CorsConfiguration, CorsRule, Delete, EncodingType,
-    MetadataDirective, ObjectIdentifier,
+    MetadataDirective, ObjectIdentifier, Tag, Tagging,
 };
 use common::*;
 
@@ -43,6 +43,29 @@ async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8]) -> S
         .e_tag()
         .expect("etag")
         .to_string()
+}
+
+/// A PutObject of a small static body, for a test to add conditions to.
+fn put_req(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: &'static [u8],
+) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from_static(body))
+}
+
+/// A CopyObject of `source` (`bucket/key`), for a test to add options to.
+fn copy_req(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    source: &str,
+) -> aws_sdk_s3::operation::copy_object::builders::CopyObjectFluentBuilder {
+    s3.copy_object().bucket(bucket).key(key).copy_source(source)
 }
 
 async fn bucket(s3: &aws_sdk_s3::Client, name: &str) {
@@ -92,11 +115,7 @@ async fn copies_batch_deletes_conditions_and_headers() {
 
     // COPY keeps metadata, to another bucket; the bytes are shared, not
     // rewritten: no new blob appears.
-    let copied = s3
-        .copy_object()
-        .bucket("dst")
-        .key("b/copy.jpg")
-        .copy_source("src/a/photo.jpg")
+    let copied = copy_req(&s3, "dst", "b/copy.jpg", "src/a/photo.jpg")
         .send()
         .await
         .unwrap();
@@ -127,10 +146,7 @@ async fn copies_batch_deletes_conditions_and_headers() {
     );
 
     // REPLACE takes the request's metadata; copying onto itself needs it.
-    s3.copy_object()
-        .bucket("src")
-        .key("a/photo.jpg")
-        .copy_source("src/a/photo.jpg")
+    copy_req(&s3, "src", "a/photo.jpg", "src/a/photo.jpg")
         .metadata_directive(MetadataDirective::Replace)
         .content_type("image/png")
         .metadata("camera", "z9")
@@ -148,36 +164,18 @@ async fn copies_batch_deletes_conditions_and_headers() {
     assert_eq!(head.metadata().unwrap()["camera"], "z9");
     assert_eq!(head.cache_control(), None, "REPLACE drops the old headers");
     assert_eq!(head.e_tag(), Some(etag.as_str()), "same bytes, same ETag");
-    let self_copy = s3
-        .copy_object()
-        .bucket("src")
-        .key("a/photo.jpg")
-        .copy_source("src/a/photo.jpg")
+    let self_copy = copy_req(&s3, "src", "a/photo.jpg", "src/a/photo.jpg")
         .send()
         .await;
     assert_eq!(code(self_copy), "InvalidRequest");
-    let stale = s3
-        .copy_object()
-        .bucket("dst")
-        .key("c")
-        .copy_source("src/a/photo.jpg")
+    let stale = copy_req(&s3, "dst", "c", "src/a/photo.jpg")
         .copy_source_if_match("\"0123\"")
         .send()
         .await;
     assert_eq!(code(stale), "PreconditionFailed");
-    let missing = s3
-        .copy_object()
-        .bucket("dst")
-        .key("c")
-        .copy_source("src/nope")
-        .send()
-        .await;
+    let missing = copy_req(&s3, "dst", "c", "src/nope").send().await;
     assert_eq!(code(missing), "NoSuchKey");
-    let escape = s3
-        .copy_object()
-        .bucket("dst")
-        .key("c")
-        .copy_source("src/a/../../etc/passwd")
+    let escape = copy_req(&s3, "dst", "c", "src/a/../../etc/passwd")
         .send()
         .await;
     assert_eq!(code(escape), "InvalidArgument");
@@ -192,40 +190,42 @@ async fn copies_batch_deletes_conditions_and_headers() {
 
     // Conditional PUT: create-only, and compare-and-swap on the ETag.
     let e1 = put(&s3, "src", "cfg.json", b"{\"v\":1}").await;
-    let again = s3
-        .put_object()
-        .bucket("src")
-        .key("cfg.json")
-        .body(ByteStream::from_static(b"{\"v\":2}"))
+    let again = put_req(&s3, "src", "cfg.json", b"{\"v\":2}")
         .if_none_match("*")
         .send()
         .await;
     assert_eq!(code(again), "PreconditionFailed");
-    s3.put_object()
-        .bucket("src")
-        .key("new.json")
-        .body(ByteStream::from_static(b"{}"))
+    put_req(&s3, "src", "new.json", b"{}")
         .if_none_match("*")
         .send()
         .await
         .unwrap();
-    let wrong = s3
-        .put_object()
-        .bucket("src")
-        .key("cfg.json")
-        .body(ByteStream::from_static(b"{\"v\":2}"))
+    let wrong = put_req(&s3, "src", "cfg.json", b"{\"v\":2}")
         .if_match("\"ffff\"")
         .send()
         .await;
     assert_eq!(code(wrong), "PreconditionFailed");
-    s3.put_object()
-        .bucket("src")
-        .key("cfg.json")
-        .body(ByteStream::from_static(b"{\"v\":2}"))
+    put_req(&s3, "src", "cfg.json", b"{\"v\":2}")
         .if_match(&e1)
         .send()
         .await
         .unwrap();
+    assert_eq!(get_bytes(&s3, "src", "cfg.json").await, b"{\"v\":2}");
+
+    // A subresource the gateway does not keep is refused, never taken for
+    // a plain PUT that would overwrite the object.
+    let tags = Tagging::builder()
+        .tag_set(Tag::builder().key("k").value("v").build().unwrap())
+        .build()
+        .unwrap();
+    let r = s3
+        .put_object_tagging()
+        .bucket("src")
+        .key("cfg.json")
+        .tagging(tags)
+        .send()
+        .await;
+    assert_eq!(code(r), "NotImplemented");
     assert_eq!(get_bytes(&s3, "src", "cfg.json").await, b"{\"v\":2}");
 
     // Conditional GET/HEAD.
@@ -824,13 +824,7 @@ async fn keys_see_and_touch_only_their_buckets() {
     assert_eq!(code(r), "AccessDenied");
     let r = app.list_objects_v2().bucket("shared").send().await;
     assert_eq!(code(r), "AccessDenied");
-    let r = app
-        .copy_object()
-        .bucket("shared")
-        .key("x")
-        .copy_source("shared/doc.txt")
-        .send()
-        .await;
+    let r = copy_req(&app, "shared", "x", "shared/doc.txt").send().await;
     assert_eq!(code(r), "AccessDenied");
 
     // A bucket the key creates is its own.
@@ -847,25 +841,13 @@ async fn keys_see_and_touch_only_their_buckets() {
         .collect();
     assert_eq!(names, ["appdata"]);
     // A copy out of a readable bucket into one it may not write is refused.
-    let r = app
-        .copy_object()
-        .bucket("shared")
-        .key("x")
-        .copy_source("appdata/k")
-        .send()
-        .await;
+    let r = copy_req(&app, "shared", "x", "appdata/k").send().await;
     assert_eq!(code(r), "AccessDenied");
 
     // Read-only, then read-write; grants count at once.
     c.admin(&["key", "allow", ak, "--bucket", "shared", "--read"]);
     assert_eq!(get_bytes(&app, "shared", "doc.txt").await, b"shared doc");
-    let r = app
-        .put_object()
-        .bucket("shared")
-        .key("new")
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await;
+    let r = put_req(&app, "shared", "new", b"x").send().await;
     assert_eq!(code(r), "AccessDenied");
     let r = app
         .delete_object()

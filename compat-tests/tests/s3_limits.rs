@@ -26,6 +26,24 @@ fn peak_rss(pid: u32) -> u64 {
     kib << 10
 }
 
+/// A reqwest request signed for an unsigned body, with `extra` headers.
+fn signed_request(
+    http: &reqwest::Client,
+    c: &Cluster,
+    method: &str,
+    url: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    let mut req = http.request(method.parse().unwrap(), url);
+    for (k, v) in signed(c, method, url, extra) {
+        // reqwest sets Host from the URL.
+        if k != "host" {
+            req = req.header(k, v);
+        }
+    }
+    req
+}
+
 /// Signed headers for a raw request with an unsigned body.
 fn signed(c: &Cluster, method: &str, url: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let host = url
@@ -64,23 +82,14 @@ async fn five_gib_object_streams_through_bounded_gateway_memory() {
         futures::stream::iter((0..len >> 20).map(move |_| Ok::<_, std::io::Error>(block.clone())));
     let http = reqwest::Client::new();
     let len_text = len.to_string();
-    let mut req = http.put(&url).body(reqwest::Body::wrap_stream(body));
-    for (k, v) in signed(&c, "PUT", &url, &[("content-length", &len_text)]) {
-        if k != "host" {
-            req = req.header(k, v);
-        }
-    }
+    let req = signed_request(&http, &c, "PUT", &url, &[("content-length", &len_text)])
+        .body(reqwest::Body::wrap_stream(body));
     let r = req.send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let gw_pid = c.gateways[0].pid().expect("gateway pid");
     let after_put = peak_rss(gw_pid);
 
-    let mut req = http.get(&url);
-    for (k, v) in signed(&c, "GET", &url, &[]) {
-        if k != "host" {
-            req = req.header(k, v);
-        }
-    }
+    let req = signed_request(&http, &c, "GET", &url, &[]);
     let r = req.send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.content_length(), Some(len));

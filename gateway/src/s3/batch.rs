@@ -35,9 +35,7 @@ struct XmlDelete {
 }
 
 fn parse(body: &[u8]) -> Result<(bool, Vec<String>), Error> {
-    let text = std::str::from_utf8(body).map_err(|_| Error::MalformedXml("not UTF-8".into()))?;
-    let doc: XmlDelete =
-        quick_xml::de::from_str(text).map_err(|e| Error::MalformedXml(e.to_string()))?;
+    let doc: XmlDelete = super::xml::parse_doc(body)?;
     if doc.objects.is_empty() || doc.objects.len() > MAX_KEYS {
         return Err(Error::MalformedXml(format!(
             "a Delete request names 1 to {MAX_KEYS} objects"

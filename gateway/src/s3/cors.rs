@@ -41,9 +41,7 @@ struct XmlConfig {
 
 /// Parses and validates a CORSConfiguration body.
 pub fn parse(body: &[u8]) -> Result<Vec<CorsRule>, Error> {
-    let text = std::str::from_utf8(body).map_err(|_| Error::MalformedXml("not UTF-8".into()))?;
-    let doc: XmlConfig =
-        quick_xml::de::from_str(text).map_err(|e| Error::MalformedXml(e.to_string()))?;
+    let doc: XmlConfig = super::xml::parse_doc(body)?;
     if doc.rules.is_empty() || doc.rules.len() > MAX_RULES {
         return Err(Error::MalformedXml(format!(
             "a CORS configuration holds 1 to {MAX_RULES} rules"

@@ -21,8 +21,8 @@ const URL_SET: &AsciiSet = &NON_ALPHANUMERIC
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-/// Query parameters a listing takes (beside a presigned URL's `X-Amz-*`).
-const LIST_PARAMS: [&str; 10] = [
+/// Query parameters a listing takes.
+const LIST_PARAMS: [&str; 9] = [
     "list-type",
     "prefix",
     "delimiter",
@@ -32,14 +32,11 @@ const LIST_PARAMS: [&str; 10] = [
     "encoding-type",
     "marker",
     "fetch-owner",
-    "x-id",
 ];
 
 /// A GET on a bucket is a listing unless it names a subresource.
 pub fn is_listing(req: &S3Request) -> bool {
-    req.query
-        .keys()
-        .all(|k| LIST_PARAMS.contains(&k.as_str()) || k.starts_with("X-Amz-"))
+    req.params().all(|k| LIST_PARAMS.contains(&k))
 }
 
 pub async fn list_objects(gw: &Gateway, req: &S3Request) -> Result<Response, Error> {

@@ -56,7 +56,29 @@ impl S3Request {
     pub fn has_query(&self, name: &str) -> bool {
         self.query.contains_key(name)
     }
+
+    /// The query parameters that say what the request is (subresources and
+    /// options), without those of the signature.
+    pub fn params(&self) -> impl Iterator<Item = &str> {
+        self.query.keys().map(String::as_str).filter(|k| {
+            !k.starts_with("X-Amz-")
+                && !matches!(*k, "x-id" | "AWSAccessKeyId" | "Signature" | "Expires")
+        })
+    }
+
+    /// Whether every parameter is one of `allowed` or a `response-*`
+    /// override (for GET and HEAD).
+    pub fn params_within(&self, allowed: &[&str]) -> bool {
+        self.params()
+            .all(|k| allowed.contains(&k) || k.starts_with("response-"))
+    }
 }
+
+/// What an object request may carry besides its signature; anything else
+/// is a subresource this gateway does not serve, answered NotImplemented
+/// rather than mistaken for a plain GET or PUT (`PUT ?tagging` must not
+/// overwrite the object with a tagging document).
+const OBJECT_READ_PARAMS: [&str; 2] = ["partNumber", "versionId"];
 
 /// A presigned URL, V4 (`X-Amz-Signature`) or V2 (`Signature`).
 fn is_presigned(parts: &Parts) -> bool {
@@ -298,7 +320,7 @@ fn authorize(req: &S3Request) -> Result<(), Error> {
         return Ok(());
     };
     let m = &req.parts.method;
-    let creates_bucket = *m == Method::PUT && req.key.is_none() && req.query.is_empty();
+    let creates_bucket = *m == Method::PUT && req.key.is_none() && req.params().next().is_none();
     if creates_bucket {
         return Ok(());
     }
@@ -375,6 +397,11 @@ async fn route(gw: &Gateway, parts: Parts, target: Target, body: Body) -> Result
         }
         return r;
     }
+    if req.query.get("versionId").is_some_and(|v| v != "null") {
+        return Err(Error::InvalidArgument(
+            "versioning is not enabled: the only version is \"null\"".into(),
+        ));
+    }
     let method = req.parts.method.clone();
     let copy = req.header("x-amz-copy-source").is_some();
     match (method, req.bucket.is_some(), req.key.is_some()) {
@@ -383,8 +410,8 @@ async fn route(gw: &Gateway, parts: Parts, target: Target, body: Body) -> Result
         (Method::GET, true, false) if req.has_query("cors") => cors::get(gw, &req).await,
         (Method::DELETE, true, false) if req.has_query("cors") => cors::delete(gw, &req).await,
         (_, true, false) if req.has_query("acl") => bucket::acl(gw, &req).await,
-        (Method::PUT, true, false) if req.query.is_empty() => bucket::create(gw, &req).await,
-        (Method::DELETE, true, false) if req.query.is_empty() => bucket::delete(gw, &req).await,
+        (Method::PUT, true, false) if req.params_within(&[]) => bucket::create(gw, &req).await,
+        (Method::DELETE, true, false) if req.params_within(&[]) => bucket::delete(gw, &req).await,
         (Method::HEAD, true, false) => bucket::head(gw, &req).await,
         (Method::GET, true, false) if req.has_query("location") => bucket::location(gw, &req).await,
         (Method::GET, true, false) if req.has_query("versioning") => {
@@ -404,17 +431,25 @@ async fn route(gw: &Gateway, parts: Parts, target: Target, body: Body) -> Result
         (Method::PUT, true, true) if req.has_query("uploadId") => {
             multipart::upload_part(gw, &req, body).await
         }
-        (Method::PUT, true, true) if copy => copy::copy_object(gw, &req).await,
-        (Method::PUT, true, true) => object::put(gw, &req, body).await,
+        (Method::PUT, true, true) if copy && req.params_within(&[]) => {
+            copy::copy_object(gw, &req).await
+        }
+        (Method::PUT, true, true) if req.params_within(&[]) => object::put(gw, &req, body).await,
         (Method::GET, true, true) if req.has_query("uploadId") => {
             multipart::list_parts(gw, &req).await
         }
-        (Method::GET, true, true) => object::get(gw, &req, false).await,
-        (Method::HEAD, true, true) => object::get(gw, &req, true).await,
+        (Method::GET, true, true) if req.params_within(&OBJECT_READ_PARAMS) => {
+            object::get(gw, &req, false).await
+        }
+        (Method::HEAD, true, true) if req.params_within(&OBJECT_READ_PARAMS) => {
+            object::get(gw, &req, true).await
+        }
         (Method::DELETE, true, true) if req.has_query("uploadId") => {
             multipart::abort(gw, &req).await
         }
-        (Method::DELETE, true, true) => object::delete(gw, &req).await,
+        (Method::DELETE, true, true) if req.params_within(&["versionId"]) => {
+            object::delete(gw, &req).await
+        }
         (Method::POST, true, true) if req.has_query("uploads") => multipart::create(gw, &req).await,
         (Method::POST, true, true) if req.has_query("uploadId") => {
             multipart::complete(gw, &req, body).await

@@ -83,12 +83,15 @@ struct CompleteMultipartUpload {
     parts: Vec<CompletePart>,
 }
 
+/// Parses an XML request body into `T`; anything else is `MalformedXML`.
+pub fn parse_doc<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    let text = std::str::from_utf8(body).map_err(|_| Error::MalformedXml("not UTF-8".into()))?;
+    quick_xml::de::from_str(text).map_err(|e| Error::MalformedXml(e.to_string()))
+}
+
 /// Parses a CompleteMultipartUpload request body.
 pub fn parse_complete(body: &[u8]) -> Result<Vec<CompletePart>, Error> {
-    let text = std::str::from_utf8(body).map_err(|_| Error::MalformedXml("not UTF-8".into()))?;
-    let doc: CompleteMultipartUpload =
-        quick_xml::de::from_str(text).map_err(|e| Error::MalformedXml(e.to_string()))?;
-    Ok(doc.parts)
+    Ok(parse_doc::<CompleteMultipartUpload>(body)?.parts)
 }
 
 #[cfg(test)]
