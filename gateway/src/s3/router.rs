@@ -66,19 +66,33 @@ impl S3Request {
         })
     }
 
-    /// Whether every parameter is one of `allowed` or a `response-*`
-    /// override (for GET and HEAD).
+    /// Whether every parameter is one of `allowed`.
     pub fn params_within(&self, allowed: &[&str]) -> bool {
-        self.params()
-            .all(|k| allowed.contains(&k) || k.starts_with("response-"))
+        self.params().all(|k| allowed.contains(&k))
+    }
+
+    /// Whether the request names an object subresource not served here.
+    fn unserved_subresource(&self) -> bool {
+        self.params().any(|k| OBJECT_SUBRESOURCES.contains(&k))
     }
 }
 
-/// What an object request may carry besides its signature; anything else
-/// is a subresource this gateway does not serve, answered NotImplemented
-/// rather than mistaken for a plain GET or PUT (`PUT ?tagging` must not
-/// overwrite the object with a tagging document).
-const OBJECT_READ_PARAMS: [&str; 2] = ["partNumber", "versionId"];
+/// Object subresources this gateway does not serve: a request naming one
+/// is answered NotImplemented rather than taken for a plain GET or PUT
+/// (`PUT ?tagging` must not overwrite the object with a tagging document).
+/// Other parameters pass: presigners hoist signed headers such as
+/// `content-type` into the query.
+const OBJECT_SUBRESOURCES: [&str; 9] = [
+    "tagging",
+    "retention",
+    "legal-hold",
+    "torrent",
+    "restore",
+    "select",
+    "attributes",
+    "renameObject",
+    "versions",
+];
 
 /// A presigned URL, V4 (`X-Amz-Signature`) or V2 (`Signature`).
 fn is_presigned(parts: &Parts) -> bool {
@@ -431,25 +445,21 @@ async fn route(gw: &Gateway, parts: Parts, target: Target, body: Body) -> Result
         (Method::PUT, true, true) if req.has_query("uploadId") => {
             multipart::upload_part(gw, &req, body).await
         }
-        (Method::PUT, true, true) if copy && req.params_within(&[]) => {
-            copy::copy_object(gw, &req).await
-        }
-        (Method::PUT, true, true) if req.params_within(&[]) => object::put(gw, &req, body).await,
+        (_, true, true) if req.unserved_subresource() => Err(Error::NotImplemented(format!(
+            "{} on this object subresource",
+            req.parts.method
+        ))),
+        (Method::PUT, true, true) if copy => copy::copy_object(gw, &req).await,
+        (Method::PUT, true, true) => object::put(gw, &req, body).await,
         (Method::GET, true, true) if req.has_query("uploadId") => {
             multipart::list_parts(gw, &req).await
         }
-        (Method::GET, true, true) if req.params_within(&OBJECT_READ_PARAMS) => {
-            object::get(gw, &req, false).await
-        }
-        (Method::HEAD, true, true) if req.params_within(&OBJECT_READ_PARAMS) => {
-            object::get(gw, &req, true).await
-        }
+        (Method::GET, true, true) => object::get(gw, &req, false).await,
+        (Method::HEAD, true, true) => object::get(gw, &req, true).await,
         (Method::DELETE, true, true) if req.has_query("uploadId") => {
             multipart::abort(gw, &req).await
         }
-        (Method::DELETE, true, true) if req.params_within(&["versionId"]) => {
-            object::delete(gw, &req).await
-        }
+        (Method::DELETE, true, true) => object::delete(gw, &req).await,
         (Method::POST, true, true) if req.has_query("uploads") => multipart::create(gw, &req).await,
         (Method::POST, true, true) if req.has_query("uploadId") => {
             multipart::complete(gw, &req, body).await
