@@ -22,6 +22,8 @@ const SECRET_FILE: &str = "cluster.secret";
 const CLUSTER_FILE: &str = "cluster.json";
 const PORTS_FILE: &str = "ports.json";
 const CHUNK_NODES: usize = 3;
+/// Where the all-in-one server serves NFS unless told otherwise.
+const DEFAULT_NFS_LISTEN: &str = "127.0.0.1:2049";
 /// How long start-up waits for every storage node to report in.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -43,6 +45,8 @@ pub struct ServerArgs {
     /// Abort multipart uploads not completed within this many seconds.
     #[arg(long, default_value_t = 7 * 24 * 3600)]
     upload_expiry_secs: u64,
+    #[command(flatten)]
+    nfs: crate::config::NfsArgs,
 }
 
 /// What `cluster.json` holds: everything a client needs to connect.
@@ -54,6 +58,9 @@ struct ClusterFile {
     secret_key: String,
     meta_endpoint: String,
     chunk_endpoints: Vec<String>,
+    /// `HOST:PORT` of the NFSv3 (and MOUNT) service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nfs_endpoint: Option<String>,
 }
 
 /// Writes `data` to `path` with mode 0600, atomically (temp file, fsync,
@@ -108,7 +115,10 @@ async fn bind(host: IpAddr, previous: Option<u16>) -> anyhow::Result<TcpListener
     Ok(TcpListener::bind(SocketAddr::new(host, 0)).await?)
 }
 
-pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: ServerArgs) -> anyhow::Result<()> {
+    args.nfs
+        .nfs_listen
+        .get_or_insert_with(|| DEFAULT_NFS_LISTEN.into());
     let data = args.data.clone();
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))?;
@@ -183,6 +193,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             meta: vec![meta_addr.clone()],
             secret: secret.clone(),
             s3_domain: args.s3_domain.clone(),
+            nfs: args.nfs.config(),
         };
         let stop = stop();
         async move {
@@ -214,16 +225,18 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         secret_key: secret_key.clone(),
         meta_endpoint: format!("http://{meta_addr}"),
         chunk_endpoints: chunk_addrs.iter().map(|a| format!("http://{a}")).collect(),
+        nfs_endpoint: args.nfs.nfs_listen.clone(),
     };
     write_private(&cluster_path, &serde_json::to_vec_pretty(&file)?)?;
     println!(
         "Troika is running (data in {data}).\n\
-         \n  S3 endpoint:  http://{s3_addr}\n  Access key:   {access_key}\n  Secret key:   {secret_key}\n  Region:       us-east-1\n\
+         \n  S3 endpoint:  http://{s3_addr}\n  Access key:   {access_key}\n  Secret key:   {secret_key}\n  Region:       us-east-1\n  NFS export:   {nfs}:/\n\
          \n  Health:       curl http://{s3_addr}/health\n\
          \nTry it:\n  export AWS_ACCESS_KEY_ID={access_key} AWS_SECRET_ACCESS_KEY={secret_key} AWS_DEFAULT_REGION=us-east-1\n  aws --endpoint-url http://{s3_addr} s3 mb s3://demo\n  aws --endpoint-url http://{s3_addr} s3 cp ./some-file s3://demo/\n\
          \nConnection details are in {cluster}. Stop with Ctrl-C.",
         data = data.display(),
         cluster = cluster_path.display(),
+        nfs = args.nfs.nfs_listen.as_deref().unwrap_or("-"),
     );
 
     tokio::select! {

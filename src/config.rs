@@ -74,3 +74,62 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
+
+/// How a gateway serves NFS (`troika gateway` and `troika server`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct NfsArgs {
+    /// Serve NFSv3 and MOUNT on this address (one TCP port, no portmapper
+    /// needed).
+    #[arg(long, env = "TROIKA_NFS_LISTEN")]
+    pub nfs_listen: Option<String>,
+    /// What NFS clients mount: `/` (every bucket) or `/BUCKET`.
+    #[arg(long, default_value = "/")]
+    pub nfs_export: String,
+    /// Refuse every change over NFS (NFS3ERR_ROFS).
+    #[arg(long)]
+    pub nfs_read_only: bool,
+    /// Owner shown for files and directories written over S3.
+    #[arg(long, default_value_t = 0)]
+    pub nfs_uid: u32,
+    #[arg(long, default_value_t = 0)]
+    pub nfs_gid: u32,
+    /// Mode (octal) shown for files written over S3.
+    #[arg(long, default_value = "644", value_parser = octal)]
+    pub nfs_file_mode: u32,
+    /// Mode (octal) shown for directories made implicitly by S3 keys.
+    #[arg(long, default_value = "755", value_parser = octal)]
+    pub nfs_dir_mode: u32,
+    /// All squash: every file is owned by the anonymous user and group.
+    #[arg(long)]
+    pub nfs_all_squash: bool,
+    #[arg(long, default_value_t = 65534)]
+    pub nfs_anon_uid: u32,
+    #[arg(long, default_value_t = 65534)]
+    pub nfs_anon_gid: u32,
+}
+
+fn octal(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("{s:?} is not an octal mode such as 644"))
+}
+
+impl NfsArgs {
+    /// The gateway's NFS configuration, if NFS is to be served.
+    pub fn config(&self) -> Option<gateway::nfs::NfsConfig> {
+        let listen = self.nfs_listen.clone()?;
+        Some(gateway::nfs::NfsConfig {
+            listen,
+            export: self.nfs_export.clone(),
+            read_only: self.nfs_read_only,
+            uid: self.nfs_uid,
+            gid: self.nfs_gid,
+            file_mode: self.nfs_file_mode,
+            dir_mode: self.nfs_dir_mode,
+            squash: self
+                .nfs_all_squash
+                .then_some((self.nfs_anon_uid, self.nfs_anon_gid)),
+        })
+    }
+}

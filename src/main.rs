@@ -82,7 +82,7 @@ enum Role {
         #[command(flatten)]
         secret: SecretArgs,
     },
-    /// A stateless S3 gateway.
+    /// A stateless gateway: S3, and NFSv3 with --nfs-listen.
     Gateway {
         /// Metadata node addresses, comma-separated.
         #[arg(long, env = "TROIKA_META", value_delimiter = ',', required = true)]
@@ -93,6 +93,8 @@ enum Role {
         /// (`BUCKET.DOMAIN/KEY`); path style always works.
         #[arg(long, env = "TROIKA_S3_DOMAIN")]
         s3_domain: Option<String>,
+        #[command(flatten)]
+        nfs: config::NfsArgs,
         #[command(flatten)]
         secret: SecretArgs,
     },
@@ -183,6 +185,7 @@ async fn run(role: Role) -> anyhow::Result<()> {
             meta,
             s3_listen,
             s3_domain,
+            nfs,
             secret,
         } => {
             let secret = config::load_secret(&secret)?;
@@ -193,6 +196,7 @@ async fn run(role: Role) -> anyhow::Result<()> {
                     meta,
                     secret,
                     s3_domain,
+                    nfs: nfs.config(),
                 },
                 config::shutdown_signal(),
             )

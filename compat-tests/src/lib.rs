@@ -184,6 +184,8 @@ pub struct Cluster {
     pub metas: Vec<Proc>,
     pub chunks: Vec<Proc>,
     pub gateways: Vec<Proc>,
+    /// Each gateway's NFS address (`ip:port`, NFS and MOUNT).
+    pub nfs: Vec<String>,
     pub access_key: String,
     pub secret_key: String,
 }
@@ -306,18 +308,23 @@ impl Cluster {
             ));
         }
         let mut gw_procs = Vec::new();
+        let mut nfs_addrs = Vec::new();
         for i in 0..gateways {
             let host = format!("127.0.2.{}", i + 1);
             let port = free_port(&host);
+            let nfs_addr = format!("{host}:{}", free_port(&host));
             let mut args = vec![
                 "gateway".to_string(),
                 "--meta".into(),
                 meta_list.clone(),
                 "--s3-listen".into(),
                 format!("{host}:{port}"),
+                "--nfs-listen".into(),
+                nfs_addr.clone(),
                 "--secret-file".into(),
                 sf.clone(),
             ];
+            nfs_addrs.push(nfs_addr);
             args.extend(gateway_args.iter().map(|a| a.to_string()));
             gw_procs.push(Proc::start(&format!("gateway{i}"), args, dir.path()));
         }
@@ -328,6 +335,7 @@ impl Cluster {
             metas: meta_procs,
             chunks: chunk_procs,
             gateways: gw_procs,
+            nfs: nfs_addrs,
             access_key: String::new(),
             secret_key: String::new(),
         };
@@ -335,13 +343,7 @@ impl Cluster {
         // before a node registered would get fewer copies than the test
         // expects.
         for g in &cluster.gateways {
-            wait_ready(&g.addr);
-            let want = format!("{chunks} live storage nodes");
-            let deadline = Instant::now() + START_TIMEOUT;
-            while !http_get(&g.addr, "/ready").is_some_and(|(_, b)| b.contains(&want)) {
-                assert!(Instant::now() < deadline, "{} never saw {want}", g.name);
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            wait_live_nodes(&g.addr, chunks);
         }
         let out = cluster.admin(&["key", "create", "--name", "test", "--all-buckets"]);
         let v: serde_json::Value = serde_json::from_str(&out).expect("key create output");
@@ -477,6 +479,8 @@ pub fn start_server(data_dir: &Path, log_dir: &Path) -> Proc {
             data_dir.display().to_string(),
             "--s3-listen".into(),
             addr.clone(),
+            "--nfs-listen".into(),
+            format!("127.0.0.1:{}", free_port("127.0.0.1")),
         ],
         log_dir,
     )
@@ -512,6 +516,19 @@ pub fn wait_ready(addr: &str) {
         }
         assert!(Instant::now() < deadline, "{addr} did not become ready");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Polls the gateway at `addr` until it is ready and sees `n` live storage
+/// nodes: a write placed before a node registered (or while its heartbeat
+/// is late) gets fewer copies than a test may expect.
+pub fn wait_live_nodes(addr: &str, n: usize) {
+    wait_ready(addr);
+    let want = format!("{n} live storage nodes");
+    let deadline = Instant::now() + START_TIMEOUT;
+    while !http_get(addr, "/ready").is_some_and(|(_, b)| b.contains(&want)) {
+        assert!(Instant::now() < deadline, "{addr} never saw {want}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -198,7 +198,7 @@ async fn all_in_one_server_keeps_data_and_keys_across_kill_9() {
     let addr = server.addr.clone();
     let cluster_json = data_dir.join("cluster.json");
     let info = read_cluster_json(&data_dir);
-    wait_ready(&addr);
+    wait_live_nodes(&addr, 3);
     assert_eq!(info["s3_endpoint"], format!("http://{addr}"));
     let mode = std::fs::metadata(&cluster_json)
         .unwrap()

@@ -10,7 +10,7 @@
 //! the node's block checksums), falling back to the next holder on any
 //! error, with [`READ_AHEAD_BLOBS`] fetched ahead of the client.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use bytes::{Buf, Bytes, BytesMut};
 use chunkstore::ChunkClient;
@@ -210,23 +210,53 @@ impl DataPlane {
         start: u64,
         end: u64,
     ) -> impl Stream<Item = Result<Bytes, Error>> + Send + 'static {
+        self.read_extents(&info.extents, &info.placements, start, end)
+            .await
+    }
+
+    /// The bytes `[start, end)` of a file with extent map `extents` (which
+    /// need only cover that range), as a stream. Bytes no extent covers (a
+    /// hole left by a sparse NFS write or a size extension) read as zeros.
+    pub async fn read_extents(
+        &self,
+        extents: &[Extent],
+        placements: &BTreeMap<BlobId, Vec<NodeId>>,
+        start: u64,
+        end: u64,
+    ) -> impl Stream<Item = Result<Bytes, Error>> + Send + 'static {
         self.ensure_nodes().await;
         let mut pieces = Vec::new();
-        for e in &info.extents {
+        let mut at = start;
+        for e in extents {
             let (e_start, e_end) = (e.offset, e.offset + e.len);
-            if e_end <= start || e_start >= end {
+            if e_end <= at || e_start >= end {
                 continue;
             }
-            let from = start.max(e_start);
+            push_zeros(&mut pieces, at, e_start);
+            let from = at.max(e_start);
             let to = end.min(e_end);
-            let holders = info.placements.get(&e.blob).cloned().unwrap_or_default();
-            pieces.push((e.blob, e.blob_offset + (from - e_start), to - from, holders));
+            let holders = placements.get(&e.blob).cloned().unwrap_or_default();
+            pieces.push(Piece::Blob(
+                e.blob,
+                e.blob_offset + (from - e_start),
+                to - from,
+                holders,
+            ));
+            at = to;
         }
+        push_zeros(&mut pieces, at, end);
         let this = self.clone();
         futures::stream::iter(pieces)
-            .map(move |(blob, offset, len, holders)| {
+            .map(move |piece| {
                 let this = this.clone();
-                async move { this.fetch(blob, offset, len, &holders).await }
+                async move {
+                    match piece {
+                        Piece::Blob(blob, offset, len, holders) => {
+                            this.fetch(blob, offset, len, &holders).await
+                        }
+                        Piece::Zeros(len) => Ok(Bytes::from(vec![0u8; len as usize])),
+                    }
+                }
             })
             .buffered(READ_AHEAD_BLOBS)
     }
@@ -278,6 +308,22 @@ impl DataPlane {
                 errors.join("; ")
             },
         })
+    }
+}
+
+/// One stretch of a read: a blob range, or a hole.
+enum Piece {
+    Blob(BlobId, u64, u64, Vec<NodeId>),
+    Zeros(u64),
+}
+
+/// A hole `[from, to)` as zero pieces of at most one blob's size, so a
+/// huge hole is never one allocation.
+fn push_zeros(pieces: &mut Vec<Piece>, mut from: u64, to: u64) {
+    while from < to {
+        let len = (to - from).min(BLOB_MAX_BYTES as u64);
+        pieces.push(Piece::Zeros(len));
+        from += len;
     }
 }
 

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod data;
 pub mod error;
 pub mod namespace;
+pub mod nfs;
 pub mod s3;
 pub mod server;
 

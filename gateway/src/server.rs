@@ -25,6 +25,8 @@ pub struct GatewayConfig {
     pub secret: ClusterSecret,
     /// Base domain of virtual-hosted-style requests (`BUCKET.DOMAIN`).
     pub s3_domain: Option<String>,
+    /// Serve NFSv3 too.
+    pub nfs: Option<crate::nfs::NfsConfig>,
 }
 
 /// Everything a request handler needs. Holds no state that must survive a
@@ -88,10 +90,17 @@ pub async fn run(
 ) -> Result<(), Error> {
     let gw = Arc::new(Gateway::new(&config));
     let refresh = gw.cluster.spawn_refresh(gw.ns.meta().clone());
+    let nfs = match config.nfs.clone() {
+        Some(nfs) => Some(crate::nfs::spawn(gw.clone(), &config.secret, nfs).await?),
+        None => None,
+    };
     let router = Router::new()
         .fallback(crate::s3::router::handle)
         .with_state(gw);
     let result = troika_rpc::serve::serve(listener, router, shutdown).await;
     refresh.abort();
+    if let Some(nfs) = nfs {
+        nfs.abort();
+    }
     result.map_err(|e| Error::Internal(e.to_string()))
 }

@@ -251,6 +251,110 @@ pub enum Command {
         upload_id: String,
         now: u64,
     },
+    /// A new file, directory or symlink named `name` in directory `parent`
+    /// (NFS CREATE, MKDIR, SYMLINK). A directory at the root is a bucket.
+    CreateNode {
+        parent: InodeId,
+        name: String,
+        kind: NodeKind,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        /// The symlink's target.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        target: String,
+        /// EXCLUSIVE create: a file made with the same verifier is this
+        /// command retried, and is answered rather than refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verifier: Option<u64>,
+        now: u64,
+    },
+    /// NFS SETATTR: each field given is set.
+    SetAttr {
+        inode: InodeId,
+        /// `(mode, uid, gid)` in full: the gateway fills in the defaults it
+        /// shows for a file that never had its own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<(u32, u32, u32)>,
+        /// Truncates or extends (with a hole) to this size.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        atime: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mtime: Option<u64>,
+        now: u64,
+    },
+    /// NFS WRITE: `blob` (already on its nodes) becomes the bytes
+    /// `[offset, offset + blob.size)` of the file, over whatever was there.
+    WriteFile {
+        inode: InodeId,
+        offset: u64,
+        blob: BlobWrite,
+        now: u64,
+    },
+    /// NFS REMOVE and RMDIR (a directory must be empty).
+    RemoveNode {
+        parent: InodeId,
+        name: String,
+        now: u64,
+    },
+    /// NFS RENAME: atomic, replacing a compatible target.
+    Rename {
+        from_parent: InodeId,
+        from_name: String,
+        to_parent: InodeId,
+        to_name: String,
+        now: u64,
+    },
+}
+
+/// What kind of node [`Command::CreateNode`] makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// One inode's attributes as NFS shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAttr {
+    pub inode: InodeId,
+    pub kind: NodeKind,
+    pub size: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Whether mode and owner were ever set (over NFS); if not, the gateway
+    /// shows its configured defaults, as for objects written over S3.
+    pub owned: bool,
+    /// Nanoseconds since the Unix epoch.
+    pub atime: u64,
+    pub mtime: u64,
+    pub ctime: u64,
+    /// The directory holding this inode's entry.
+    pub parent: InodeId,
+    /// A symlink's target.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
+}
+
+/// An entry of a directory listing; `cookie` resumes the listing after it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DirEntry {
+    pub cookie: u64,
+    pub name: String,
+    pub attr: NodeAttr,
+}
+
+/// The part of a file's extent map that covers a byte range.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FileRange {
+    pub attr: NodeAttr,
+    pub extents: Vec<Extent>,
+    pub placements: BTreeMap<BlobId, Vec<NodeId>>,
 }
 
 /// A command as it travels through the Raft log: the client's id and
@@ -312,6 +416,28 @@ pub enum Query {
         before: u64,
     },
     Stats,
+    /// The attributes of one inode (NFS GETATTR).
+    GetNode {
+        inode: InodeId,
+    },
+    /// The inode named `name` in directory `parent` (NFS LOOKUP).
+    Lookup {
+        parent: InodeId,
+        name: String,
+    },
+    /// Up to `limit` entries of a directory after `cookie` (0: from the
+    /// start). Cookies stay valid while the directory changes.
+    ReadDir {
+        dir: InodeId,
+        cookie: u64,
+        limit: u32,
+    },
+    /// A file's attributes and the extents covering `[offset, offset+len)`.
+    ReadRange {
+        inode: InodeId,
+        offset: u64,
+        len: u64,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -336,6 +462,12 @@ pub enum Reply {
     Bucket(BucketInfo),
     Objects(ObjectList),
     Stats(Stats),
+    Node(NodeAttr),
+    Entries {
+        entries: Vec<DirEntry>,
+        eof: bool,
+    },
+    Range(FileRange),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

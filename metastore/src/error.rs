@@ -38,6 +38,25 @@ pub enum Error {
     /// `GET ?partNumber=N` beyond the object's parts.
     #[error("invalid part number: {0}")]
     InvalidPartNumber(u32),
+    /// An inode that no longer exists (an NFS handle to a deleted file).
+    #[error("stale file handle: inode {0}")]
+    Stale(u64),
+    #[error("no such file or directory: {0}")]
+    NoEntry(String),
+    #[error("already exists: {0}")]
+    Exists(String),
+    #[error("not a directory: {0}")]
+    NotDir(String),
+    #[error("is a directory: {0}")]
+    IsDir(String),
+    #[error("directory not empty: {0}")]
+    NotEmpty(String),
+    #[error("name longer than 255 bytes")]
+    NameTooLong,
+    /// An operation the namespace's shape forbids (a file at the root,
+    /// renaming a bucket).
+    #[error("not permitted: {0}")]
+    NotPermitted(String),
     /// This meta node is not the leader; the leader's address if known.
     #[error("not the metadata leader (leader: {0:?})")]
     NotLeader(Option<String>),
@@ -55,7 +74,14 @@ impl Error {
             Error::NoSuchBucket(_)
             | Error::NoSuchKey(_)
             | Error::NoSuchUpload(_)
-            | Error::NoSuchAccessKey(_) => S::NOT_FOUND,
+            | Error::NoSuchAccessKey(_)
+            | Error::NoEntry(_) => S::NOT_FOUND,
+            Error::Stale(_) => S::GONE,
+            Error::Exists(_) | Error::NotDir(_) | Error::IsDir(_) | Error::NotEmpty(_) => {
+                S::CONFLICT
+            }
+            Error::NameTooLong => S::BAD_REQUEST,
+            Error::NotPermitted(_) => S::FORBIDDEN,
             Error::BucketExists(_)
             | Error::BucketNotEmpty(_)
             | Error::AccessKeyExists(_)

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 pub use compat_tests::*;
 
+pub mod nfs;
 pub mod wire;
 
 pub fn s3(endpoint: &str, access_key: &str, secret_key: &str) -> Client {

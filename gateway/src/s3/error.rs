@@ -42,6 +42,13 @@ impl S3Error {
                     (S::SERVICE_UNAVAILABLE, "ServiceUnavailable")
                 }
                 M::Internal(_) => (S::INTERNAL_SERVER_ERROR, "InternalError"),
+                // File-system outcomes, met when NFS changed the tree.
+                M::Stale(_) | M::NoEntry(_) => (S::NOT_FOUND, "NoSuchKey"),
+                M::Exists(_) | M::NotDir(_) | M::IsDir(_) | M::NotEmpty(_) => {
+                    (S::CONFLICT, "KeyConflict")
+                }
+                M::NameTooLong => (S::BAD_REQUEST, "KeyTooLongError"),
+                M::NotPermitted(_) => (S::FORBIDDEN, "AccessDenied"),
             },
             Error::InsufficientNodes { .. } => (S::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
             Error::BlobUnavailable { .. } => (S::SERVICE_UNAVAILABLE, "ServiceUnavailable"),

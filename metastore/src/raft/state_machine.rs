@@ -50,6 +50,7 @@ type Meta = SnapshotMeta<NodeId, openraft::BasicNode>;
 enum Row {
     Inode(u64, String),
     Dirent(u64, String, u64),
+    DirCookie(u64, u64, String),
     Extent(u64, u64, String),
     Blob(String, String),
     Unreferenced(String, u64),
@@ -347,6 +348,7 @@ impl StateMachine {
             }
             dump!(INODES, |k, v| Row::Inode(k, text(v)));
             dump!(DIRENTS, |k, v| Row::Dirent(k.0, k.1.to_string(), v));
+            dump!(DIRCOOKIES, |k, v| Row::DirCookie(k.0, k.1, v.to_string()));
             dump!(EXTENTS, |k, v| Row::Extent(k.0, k.1, text(v)));
             dump!(BLOBS, |k, v| Row::Blob(hex::encode(k), text(v)));
             dump!(UNREFERENCED, |k, v| Row::Unreferenced(hex::encode(k), v));
@@ -385,6 +387,7 @@ impl StateMachine {
             txn.set_durability(Durability::Immediate);
             txn.delete_table(INODES)?;
             txn.delete_table(DIRENTS)?;
+            txn.delete_table(DIRCOOKIES)?;
             txn.delete_table(EXTENTS)?;
             txn.delete_table(BLOBS)?;
             txn.delete_table(UNREFERENCED)?;
@@ -411,6 +414,9 @@ impl StateMachine {
                         }
                         Row::Dirent(p, n, c) => {
                             t.dirents.insert((p, n.as_str()), c)?;
+                        }
+                        Row::DirCookie(p, c, n) => {
+                            t.dircookies.insert((p, c), n.as_str())?;
                         }
                         Row::Extent(i, o, v) => {
                             t.extents.insert((i, o), v.as_bytes())?;

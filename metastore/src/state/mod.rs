@@ -6,6 +6,7 @@
 //! `Err`, so a failed command changes nothing.
 
 mod codec;
+mod files;
 mod keys;
 mod namespace;
 mod objects;
@@ -13,6 +14,7 @@ mod query;
 pub mod tables;
 mod uploads;
 
+pub use files::NAME_MAX;
 pub use keys::validate_key;
 pub use objects::etag_matches;
 pub use query::query;
@@ -175,6 +177,48 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
         }
         Command::AbortUpload { upload_id, now } => {
             uploads::abort(&mut t, upload_id, *now)?;
+            Ok(Reply::Done)
+        }
+        Command::CreateNode {
+            parent,
+            name,
+            kind,
+            mode,
+            uid,
+            gid,
+            target,
+            verifier,
+            now,
+        } => files::create_node(
+            &mut t, *parent, name, *kind, *mode, *uid, *gid, target, *verifier, *now,
+        )
+        .map(Reply::Node),
+        Command::SetAttr {
+            inode,
+            owner,
+            size,
+            atime,
+            mtime,
+            now,
+        } => files::set_attr(&mut t, *inode, *owner, *size, *atime, *mtime, *now).map(Reply::Node),
+        Command::WriteFile {
+            inode,
+            offset,
+            blob,
+            now,
+        } => files::write_file(&mut t, *inode, *offset, blob, *now).map(Reply::Node),
+        Command::RemoveNode { parent, name, now } => {
+            files::remove_node(&mut t, *parent, name, *now)?;
+            Ok(Reply::Done)
+        }
+        Command::Rename {
+            from_parent,
+            from_name,
+            to_parent,
+            to_name,
+            now,
+        } => {
+            files::rename(&mut t, *from_parent, from_name, *to_parent, to_name, *now)?;
             Ok(Reply::Done)
         }
     }

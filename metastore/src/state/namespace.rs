@@ -17,6 +17,7 @@ pub const FILE_MODE: u32 = 0o644;
 pub enum InodeKind {
     File,
     Dir,
+    Symlink,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -40,6 +41,17 @@ pub struct Inode {
     /// is removed when its last entry goes.
     #[serde(default)]
     pub implicit: bool,
+    #[serde(default)]
+    pub atime: u64,
+    /// Mode and owner were set over NFS (otherwise gateways show defaults).
+    #[serde(default)]
+    pub owned: bool,
+    /// A symlink's target.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
+    /// The verifier of the EXCLUSIVE create that made this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier: Option<u64>,
 }
 
 impl Inode {
@@ -57,6 +69,10 @@ impl Inode {
             etag: String::new(),
             meta: ObjectMeta::default(),
             implicit,
+            atime: now,
+            owned: false,
+            target: String::new(),
+            verifier: None,
         }
     }
 
@@ -112,24 +128,61 @@ pub fn is_empty_dir(t: &TableSet, dir: InodeId) -> Result<bool, Error> {
     })
 }
 
-fn ensure_root(t: &mut TableSet, now: u64) -> Result<(), Error> {
+pub fn ensure_root(t: &mut TableSet, now: u64) -> Result<(), Error> {
     if get_inode(t, ROOT_INODE)?.is_none() {
         put_inode(t, ROOT_INODE, &Inode::new_dir(ROOT_INODE, "", now, false))?;
     }
     Ok(())
 }
 
+/// The READDIR cookie `name` hashes to before probing: never 0 (the start
+/// of a listing), and the same on every meta node.
+fn cookie_of(name: &str) -> u64 {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(name.as_bytes());
+    let v = u64::from_be_bytes(h[..8].try_into().expect("8 bytes")) >> 2;
+    v.max(1)
+}
+
+/// Adds the entry `parent/name → id` with its READDIR cookie.
+pub fn add_entry(t: &mut TableSet, parent: InodeId, name: &str, id: InodeId) -> Result<(), Error> {
+    t.dirents.insert((parent, name), id)?;
+    let mut cookie = cookie_of(name);
+    while t.dircookies.get((parent, cookie))?.is_some() {
+        cookie += 1;
+    }
+    t.dircookies.insert((parent, cookie), name)?;
+    Ok(())
+}
+
+/// Removes the entry `parent/name` and its cookie.
+pub fn remove_entry(t: &mut TableSet, parent: InodeId, name: &str) -> Result<(), Error> {
+    t.dirents.remove((parent, name))?;
+    let mut cookie = cookie_of(name);
+    loop {
+        let found = match t.dircookies.get((parent, cookie))? {
+            Some(v) => v.value() == name,
+            None => return Ok(()),
+        };
+        if found {
+            t.dircookies.remove((parent, cookie))?;
+            return Ok(());
+        }
+        cookie += 1;
+    }
+}
+
 /// Makes `name` an entry of `parent` pointing at a new inode.
 pub fn link_new(t: &mut TableSet, inode: &Inode) -> Result<InodeId, Error> {
     let id = alloc_inode(t)?;
     put_inode(t, id, inode)?;
-    t.dirents.insert((inode.parent, inode.name.as_str()), id)?;
+    add_entry(t, inode.parent, &inode.name, id)?;
     Ok(id)
 }
 
 /// Removes `id`'s entry and inode record. Extents are the caller's.
 pub fn unlink(t: &mut TableSet, id: InodeId, inode: &Inode) -> Result<(), Error> {
-    t.dirents.remove((inode.parent, inode.name.as_str()))?;
+    remove_entry(t, inode.parent, &inode.name)?;
     t.inodes.remove(id)?;
     Ok(())
 }

@@ -120,7 +120,7 @@ pub fn read_extents(t: &TableSet, inode: InodeId) -> Result<Vec<Extent>, Error> 
 }
 
 /// Replaces an inode's extent map, moving blob references accordingly.
-fn replace_extents(
+pub fn replace_extents(
     t: &mut TableSet,
     inode: InodeId,
     extents: &[Extent],
@@ -328,7 +328,7 @@ pub fn delete_object(t: &mut TableSet, bucket: &str, key: &str, now: u64) -> Res
             put_inode(t, id, &inode)?;
             prune_implicit(t, id, b.inode)
         }
-        InodeKind::File => {
+        InodeKind::File | InodeKind::Symlink => {
             let old = read_extents(t, id)?;
             release_refs(t, &old, now)?;
             for e in &old {

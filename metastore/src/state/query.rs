@@ -7,6 +7,7 @@ use std::ops::Bound;
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use super::codec::dec;
+use super::files;
 use super::namespace::{Inode, NodeRec};
 use super::objects::BlobRec;
 use super::tables::*;
@@ -103,18 +104,7 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
                 .ok_or_else(|| Error::NoSuchKey(key.clone()))?;
             let inode = inode(txn, id)?;
             let extents = extents_of(txn, id)?;
-            let blobs = txn.open_table(BLOBS)?;
-            let mut placements = BTreeMap::new();
-            for e in &extents {
-                if placements.contains_key(&e.blob) {
-                    continue;
-                }
-                let rec: BlobRec = match blobs.get(e.blob.0.as_slice())? {
-                    Some(v) => dec(v.value())?,
-                    None => return Err(Error::Internal(format!("blob {} unknown", e.blob))),
-                };
-                placements.insert(e.blob, rec.nodes);
-            }
+            let placements = placements_of(txn, &extents)?;
             Ok(Reply::Object(ObjectInfo {
                 key: key.clone(),
                 inode: id,
@@ -168,6 +158,19 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
                 parts,
             }))
         }
+        Query::GetNode { inode } => node_attr(txn, *inode).map(Reply::Node),
+        Query::Lookup { parent, name } => {
+            let dir = node_attr(txn, *parent)?;
+            if dir.kind != NodeKind::Dir {
+                return Err(Error::NotDir(parent.to_string()));
+            }
+            match txn.open_table(DIRENTS)?.get((*parent, name.as_str()))? {
+                Some(v) => node_attr(txn, v.value()).map(Reply::Node),
+                None => Err(Error::NoEntry(name.clone())),
+            }
+        }
+        Query::ReadDir { dir, cookie, limit } => read_dir(txn, *dir, *cookie, *limit),
+        Query::ReadRange { inode, offset, len } => read_range(txn, *inode, *offset, *len),
         Query::Stats => {
             let blobs = txn.open_table(BLOBS)?;
             let mut blob_bytes = 0;
@@ -186,6 +189,91 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
             }))
         }
     }
+}
+
+/// Where each blob of `extents` is stored.
+fn placements_of(
+    txn: &ReadTransaction,
+    extents: &[Extent],
+) -> Result<BTreeMap<BlobId, Vec<NodeId>>, Error> {
+    let blobs = txn.open_table(BLOBS)?;
+    let mut placements = BTreeMap::new();
+    for e in extents {
+        if placements.contains_key(&e.blob) {
+            continue;
+        }
+        let rec: BlobRec = match blobs.get(e.blob.0.as_slice())? {
+            Some(v) => dec(v.value())?,
+            None => return Err(Error::Internal(format!("blob {} unknown", e.blob))),
+        };
+        placements.insert(e.blob, rec.nodes);
+    }
+    Ok(placements)
+}
+
+/// The attributes of `id`; `Stale` if it is gone. The root exists before
+/// its first bucket does.
+fn node_attr(txn: &ReadTransaction, id: InodeId) -> Result<NodeAttr, Error> {
+    match txn.open_table(INODES)?.get(id)? {
+        Some(v) => Ok(files::attr(id, &dec(v.value())?)),
+        None if id == ROOT_INODE => Ok(files::attr(id, &Inode::new_dir(ROOT_INODE, "", 0, false))),
+        None => Err(Error::Stale(id)),
+    }
+}
+
+/// Longest page of a directory listing.
+pub const READDIR_MAX: u32 = 1024;
+
+fn read_dir(txn: &ReadTransaction, dir: InodeId, cookie: u64, limit: u32) -> Result<Reply, Error> {
+    let attr = node_attr(txn, dir)?;
+    if attr.kind != NodeKind::Dir {
+        return Err(Error::NotDir(dir.to_string()));
+    }
+    let cookies = txn.open_table(DIRCOOKIES)?;
+    let dirents = txn.open_table(DIRENTS)?;
+    let limit = limit.clamp(1, READDIR_MAX) as usize;
+    let mut entries = Vec::new();
+    let mut eof = true;
+    let start = cookie.saturating_add(1);
+    for entry in cookies.range((dir, start)..=(dir, u64::MAX))? {
+        if entries.len() == limit {
+            eof = false;
+            break;
+        }
+        let (k, name) = entry?;
+        let name = name.value().to_string();
+        let Some(child) = dirents.get((dir, name.as_str()))?.map(|v| v.value()) else {
+            return Err(Error::Internal(format!("cookie without entry: {name}")));
+        };
+        entries.push(DirEntry {
+            cookie: k.value().1,
+            name,
+            attr: node_attr(txn, child)?,
+        });
+    }
+    Ok(Reply::Entries { entries, eof })
+}
+
+fn read_range(txn: &ReadTransaction, id: InodeId, offset: u64, len: u64) -> Result<Reply, Error> {
+    let attr = node_attr(txn, id)?;
+    let table = txn.open_table(EXTENTS)?;
+    let end = offset.saturating_add(len);
+    let mut extents: Vec<Extent> = Vec::new();
+    if let Some(prev) = table.range((id, 0)..(id, offset))?.next_back() {
+        let e: Extent = dec(prev?.1.value())?;
+        if e.offset + e.len > offset {
+            extents.push(e);
+        }
+    }
+    for entry in table.range((id, offset)..(id, end))? {
+        extents.push(dec(entry?.1.value())?);
+    }
+    let placements = placements_of(txn, &extents)?;
+    Ok(Reply::Range(FileRange {
+        attr,
+        extents,
+        placements,
+    }))
 }
 
 /// Every upload in progress, without its parts.

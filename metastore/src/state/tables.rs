@@ -9,6 +9,10 @@ use crate::error::Error;
 pub const INODES: TableDefinition<u64, &[u8]> = TableDefinition::new("inodes");
 /// (parent inode, name) → child inode. Ordered by parent, then name bytes.
 pub const DIRENTS: TableDefinition<(u64, &str), u64> = TableDefinition::new("dirents");
+/// (directory inode, cookie) → entry name: READDIR's order, in which a
+/// cookie stays meaningful while other entries come and go. The cookie is a
+/// hash of the name (probing past collisions).
+pub const DIRCOOKIES: TableDefinition<(u64, u64), &str> = TableDefinition::new("dircookies");
 /// (inode, file offset) → [`Extent`](crate::api::Extent) (JSON).
 pub const EXTENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("extents");
 /// blob SHA-256 → [`BlobRec`](super::objects::BlobRec): size, references, placements.
@@ -35,6 +39,7 @@ pub const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters"
 pub struct TableSet<'txn> {
     pub inodes: Table<'txn, u64, &'static [u8]>,
     pub dirents: Table<'txn, (u64, &'static str), u64>,
+    pub dircookies: Table<'txn, (u64, u64), &'static str>,
     pub extents: Table<'txn, (u64, u64), &'static [u8]>,
     pub blobs: Table<'txn, &'static [u8], &'static [u8]>,
     pub unreferenced: Table<'txn, &'static [u8], u64>,
@@ -52,6 +57,7 @@ impl<'txn> TableSet<'txn> {
         Ok(Self {
             inodes: txn.open_table(INODES)?,
             dirents: txn.open_table(DIRENTS)?,
+            dircookies: txn.open_table(DIRCOOKIES)?,
             extents: txn.open_table(EXTENTS)?,
             blobs: txn.open_table(BLOBS)?,
             unreferenced: txn.open_table(UNREFERENCED)?,

@@ -1,0 +1,470 @@
+//! NFSv3 against real clusters with the `nfs3_client` crate: the
+//! procedures, bad input, S3 and NFS seeing each other's changes at once
+//! on every gateway, handles valid across gateways and restarts, and a
+//! gateway killed mid-write losing nothing it acknowledged.
+
+mod common;
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::nfs::*;
+use common::*;
+use nfs3_client::nfs3_types::nfs3::{
+    createhow3, createverf3, ftype3, nfsstat3, sattr3, set_atime, set_mtime, Nfs3Option,
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_procedure_and_bad_input() {
+    let c = Cluster::start(3, 1);
+    let mut n = mount_wait(&c.nfs[0], "/").await;
+    let root = n.root();
+
+    // A directory at the root is a bucket; a file there is refused.
+    let site = n.mkdir(&root, "site").await.unwrap();
+    assert_eq!(
+        n.create(&root, "loose.txt").await,
+        Err(nfsstat3::NFS3ERR_ACCES)
+    );
+    let uploads = n.mkdir(&site, "uploads").await.unwrap();
+    assert_eq!(
+        n.mkdir(&site, "uploads").await,
+        Err(nfsstat3::NFS3ERR_EXIST)
+    );
+
+    // WRITE in 1 MiB pieces, COMMIT, READ back.
+    let f = n.create(&uploads, "big.bin").await.unwrap();
+    let body = data((3 << 20) + 123, 5);
+    n.write_all(&f, 0, &body, 1 << 20).await.unwrap();
+    assert_eq!(n.read_all(&f).await.unwrap(), body);
+    let a = n.getattr(&f).await.unwrap();
+    assert_eq!(a.size, body.len() as u64);
+    assert_eq!(a.type_, ftype3::NF3REG);
+    assert_eq!(a.mode & 0o777, 0o644);
+    let w = n.write(&f, 0, b"x").await.unwrap();
+    assert_eq!(
+        w.committed,
+        nfs3_client::nfs3_types::nfs3::stable_how::FILE_SYNC,
+        "every WRITE is durable before its reply"
+    );
+    // Overwrite in the middle, across a piece boundary.
+    let patch = data(4096, 6);
+    n.write(&f, (1 << 20) - 100, &patch).await.unwrap();
+    let mut want = body.clone();
+    want[0] = b'x';
+    want[(1 << 20) - 100..(1 << 20) - 100 + 4096].copy_from_slice(&patch);
+    assert_eq!(n.read_all(&f).await.unwrap(), want);
+
+    // SETATTR: mode, owner, truncate, extend (a hole reads as zeros), times.
+    n.setattr(
+        &f,
+        sattr3 {
+            mode: Nfs3Option::Some(0o600),
+            uid: Nfs3Option::Some(33),
+            gid: Nfs3Option::Some(44),
+            ..sattr3::default()
+        },
+    )
+    .await
+    .unwrap();
+    let a = n.getattr(&f).await.unwrap();
+    assert_eq!((a.mode & 0o7777, a.uid, a.gid), (0o600, 33, 44));
+    let size = |s: u64| sattr3 {
+        size: Nfs3Option::Some(s),
+        ..sattr3::default()
+    };
+    n.setattr(&f, size(1000)).await.unwrap();
+    assert_eq!(n.read_all(&f).await.unwrap(), want[..1000]);
+    n.setattr(&f, size(5000)).await.unwrap();
+    let got = n.read_all(&f).await.unwrap();
+    assert_eq!(got.len(), 5000);
+    assert_eq!(got[..1000], want[..1000]);
+    assert!(
+        got[1000..].iter().all(|b| *b == 0),
+        "extension reads as zeros"
+    );
+    let t = nfs3_client::nfs3_types::nfs3::nfstime3 {
+        seconds: 1_600_000_000,
+        nseconds: 5,
+    };
+    n.setattr(
+        &f,
+        sattr3 {
+            atime: set_atime::SET_TO_CLIENT_TIME(t),
+            mtime: set_mtime::SET_TO_CLIENT_TIME(t),
+            ..sattr3::default()
+        },
+    )
+    .await
+    .unwrap();
+    let a = n.getattr(&f).await.unwrap();
+    assert_eq!(
+        (a.mtime.seconds, a.atime.seconds),
+        (1_600_000_000, 1_600_000_000)
+    );
+    // A sparse write far beyond the end.
+    n.write(&f, 10 << 20, b"tail").await.unwrap();
+    let (hole, _) = n.read(&f, 8 << 20, 16).await.unwrap();
+    assert_eq!(hole, vec![0; 16]);
+    assert_eq!(n.getattr(&f).await.unwrap().size, (10 << 20) + 4);
+
+    // CREATE modes.
+    assert_eq!(
+        n.create_how(&uploads, "big.bin", createhow3::GUARDED(sattr3::default()))
+            .await,
+        Err(nfsstat3::NFS3ERR_EXIST)
+    );
+    let verf = createverf3(*b"verifier");
+    let e1 = n
+        .create_how(&uploads, "excl", createhow3::EXCLUSIVE(verf))
+        .await
+        .unwrap();
+    let e2 = n
+        .create_how(&uploads, "excl", createhow3::EXCLUSIVE(verf))
+        .await
+        .unwrap();
+    assert_eq!(e1, e2, "a retried EXCLUSIVE create finds its own file");
+    assert_eq!(
+        n.create_how(
+            &uploads,
+            "excl",
+            createhow3::EXCLUSIVE(createverf3(*b"another!"))
+        )
+        .await,
+        Err(nfsstat3::NFS3ERR_EXIST)
+    );
+    // UNCHECKED with size 0 over an existing file truncates it.
+    n.create_how(
+        &uploads,
+        "big.bin",
+        createhow3::UNCHECKED(sattr3 {
+            size: Nfs3Option::Some(0),
+            ..sattr3::default()
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(n.getattr(&f).await.unwrap().size, 0);
+
+    // Symlinks.
+    let l = n.symlink(&uploads, "link", "../elsewhere/x").await.unwrap();
+    assert_eq!(n.readlink(&l).await.unwrap(), "../elsewhere/x");
+    assert_eq!(n.getattr(&l).await.unwrap().type_, ftype3::NF3LNK);
+
+    // RENAME: across directories, replacing an existing file atomically.
+    let other = n.mkdir(&site, "other").await.unwrap();
+    let g = n.create(&other, "g.txt").await.unwrap();
+    n.write_all(&g, 0, b"new content", 1 << 20).await.unwrap();
+    let old = n.create(&uploads, "target.txt").await.unwrap();
+    n.rename(&other, "g.txt", &uploads, "target.txt")
+        .await
+        .unwrap();
+    assert_eq!(
+        n.lookup(&other, "g.txt").await,
+        Err(nfsstat3::NFS3ERR_NOENT)
+    );
+    let moved = n.lookup(&uploads, "target.txt").await.unwrap();
+    assert_eq!(moved, g, "the handle follows the file");
+    assert_eq!(n.read_all(&moved).await.unwrap(), b"new content");
+    assert_eq!(
+        n.getattr(&old).await.map(drop),
+        Err(nfsstat3::NFS3ERR_STALE)
+    );
+    // A directory cannot move into itself; a non-empty one is not replaced.
+    let inner = n.mkdir(&other, "inner").await.unwrap();
+    assert_eq!(
+        n.rename(&site, "other", &inner, "x").await,
+        Err(nfsstat3::NFS3ERR_INVAL)
+    );
+    assert_eq!(
+        n.rename(&site, "other", &site, "uploads").await,
+        Err(nfsstat3::NFS3ERR_NOTEMPTY)
+    );
+
+    // REMOVE / RMDIR.
+    assert_eq!(
+        n.rmdir(&site, "uploads").await,
+        Err(nfsstat3::NFS3ERR_NOTEMPTY)
+    );
+    n.rmdir(&other, "inner").await.unwrap();
+    assert_eq!(
+        n.getattr(&inner).await.map(drop),
+        Err(nfsstat3::NFS3ERR_STALE)
+    );
+    n.remove(&uploads, "link").await.unwrap();
+    assert_eq!(
+        n.remove(&uploads, "nothing").await,
+        Err(nfsstat3::NFS3ERR_NOENT)
+    );
+
+    // Bad input.
+    let long = "n".repeat(256);
+    assert_eq!(
+        n.create(&uploads, &long).await,
+        Err(nfsstat3::NFS3ERR_NAMETOOLONG)
+    );
+    assert!(n.create(&uploads, &"n".repeat(255)).await.is_ok());
+    for bad in [".", ".."] {
+        assert!(n.create(&uploads, bad).await.is_err(), "{bad:?} as a name");
+        assert!(n.mkdir(&uploads, bad).await.is_err(), "{bad:?} as a name");
+    }
+    assert_eq!(
+        n.write(&uploads, 0, b"x").await.map(drop),
+        Err(nfsstat3::NFS3ERR_ISDIR)
+    );
+    assert_eq!(n.create(&f, "x").await, Err(nfsstat3::NFS3ERR_NOTDIR));
+    let mut forged = f.clone();
+    let mut bytes = forged.data.to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    forged.data = nfs3_client::nfs3_types::xdr_codec::Opaque::owned(bytes);
+    assert_eq!(
+        n.getattr(&forged).await.map(drop),
+        Err(nfsstat3::NFS3ERR_BADHANDLE)
+    );
+
+    // READDIRPLUS paginates, and its cookies stay valid while the
+    // directory changes.
+    let dir = n.mkdir(&site, "many").await.unwrap();
+    for i in 0..300 {
+        n.create(&dir, &format!("file-{i:03}")).await.unwrap();
+    }
+    let all = n.readdir(&dir, 4096).await.unwrap();
+    let mut names: Vec<String> = all.iter().map(|e| e.0.clone()).collect();
+    names.sort();
+    let want: Vec<String> = (0..300).map(|i| format!("file-{i:03}")).collect();
+    assert_eq!(names, want, "every entry once");
+    // Resume from the 100th cookie after removing entries on both sides of
+    // it: nothing is listed twice, nothing removed is listed, nothing
+    // remaining after the cookie is missed.
+    let cookie = all[99].1;
+    for e in all.iter().take(50).chain(all.iter().skip(200).take(50)) {
+        n.remove(&dir, &e.0).await.unwrap();
+    }
+    let rest = readdir_from(&mut n, &dir, cookie).await;
+    let want_rest: Vec<String> = all[100..200]
+        .iter()
+        .chain(all[250..].iter())
+        .map(|e| e.0.clone())
+        .collect();
+    assert_eq!(rest, want_rest);
+
+    let info = n.fsinfo().await.unwrap();
+    assert!(info.wtmax >= 1 << 20 && info.rtmax >= 1 << 20);
+}
+
+/// Names listed after `cookie`, in listing order.
+async fn readdir_from(n: &mut Nfs, dir: &Fh, mut cookie: u64) -> Vec<String> {
+    use nfs3_client::nfs3_types::nfs3::{cookieverf3, READDIRPLUS3args};
+    let mut out = Vec::new();
+    loop {
+        let r = n
+            .conn
+            .readdirplus(&READDIRPLUS3args {
+                dir: dir.clone(),
+                cookie,
+                cookieverf: cookieverf3::default(),
+                dircount: 4096,
+                maxcount: 4096,
+            })
+            .await
+            .expect("rpc")
+            .unwrap();
+        for e in r.reply.entries.0 {
+            cookie = e.cookie;
+            out.push(String::from_utf8(e.name.0.to_vec()).unwrap());
+        }
+        if r.reply.eof {
+            return out;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_and_nfs_see_each_other_on_every_gateway() {
+    let mut c = Cluster::start(3, 2);
+    let s3a = client(&c, 0);
+    let s3b = client(&c, 1);
+    s3a.create_bucket().bucket("site").send().await.unwrap();
+    let mut na = mount_wait(&c.nfs[0], "/").await;
+    let mut nb = mount_wait(&c.nfs[1], "/").await;
+
+    // Written over S3 → listed and read over NFS on the other gateway.
+    let jpg = data(5 << 20, 1);
+    s3a.put_object()
+        .bucket("site")
+        .key("img/a.jpg")
+        .body(ByteStream::from(jpg.clone()))
+        .send()
+        .await
+        .unwrap();
+    let img = nb.path("site/img").await.unwrap();
+    let names: Vec<String> = nb
+        .readdir(&img, 8192)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(names, vec!["a.jpg"]);
+    let a = nb.lookup(&img, "a.jpg").await.unwrap();
+    assert_eq!(nb.read_all(&a).await.unwrap(), jpg);
+    let attr = nb.getattr(&a).await.unwrap();
+    assert_eq!(
+        (attr.mode & 0o777, attr.uid),
+        (0o644, 0),
+        "S3 objects show the defaults"
+    );
+
+    // Written over NFS → HEAD and GET over S3 on the other gateway.
+    let site = na.path("site").await.unwrap();
+    let up = na.mkdir(&site, "uploads").await.unwrap();
+    let f = na.create(&up, "b.pdf").await.unwrap();
+    let pdf = data((2 << 20) + 7, 2);
+    na.write_all(&f, 0, &pdf, 1 << 20).await.unwrap();
+    let head = s3b
+        .head_object()
+        .bucket("site")
+        .key("uploads/b.pdf")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(pdf.len() as i64));
+    let etag = head.e_tag().unwrap().trim_matches('"').to_string();
+    assert!(
+        !(etag.len() == 32 && etag.chars().all(|c| c.is_ascii_hexdigit())),
+        "an NFS file's ETag is not taken for an MD5: {etag}"
+    );
+    assert_eq!(get_bytes(&s3b, "site", "uploads/b.pdf").await, pdf);
+    // A handle minted by gateway A works on gateway B.
+    assert_eq!(nb.read_all(&f).await.unwrap(), pdf);
+
+    // Renaming a directory over NFS moves its objects in S3's view.
+    na.rename(&site, "img", &site, "pics").await.unwrap();
+    let keys: Vec<String> = s3b
+        .list_objects_v2()
+        .bucket("site")
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .map(|o| o.key().unwrap().to_string())
+        .collect();
+    assert!(keys.contains(&"pics/a.jpg".to_string()), "{keys:?}");
+    assert!(!keys.iter().any(|k| k.starts_with("img/")), "{keys:?}");
+    assert_eq!(get_bytes(&s3a, "site", "pics/a.jpg").await, jpg);
+    assert_eq!(
+        nb.read_all(&a).await.unwrap(),
+        jpg,
+        "the handle survives the rename"
+    );
+
+    // Deleted over S3 → the NFS handle is stale.
+    s3b.delete_object()
+        .bucket("site")
+        .key("pics/a.jpg")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(na.getattr(&a).await.map(drop), Err(nfsstat3::NFS3ERR_STALE));
+    assert_eq!(
+        na.read(&a, 0, 10).await.map(drop),
+        Err(nfsstat3::NFS3ERR_STALE)
+    );
+
+    // Handles survive every gateway restarting.
+    drop(na);
+    drop(nb);
+    for g in c.gateways.iter_mut() {
+        g.kill();
+        g.restart();
+    }
+    let mut na = mount_wait(&c.nfs[0], "/").await;
+    assert_eq!(na.read_all(&f).await.unwrap(), pdf);
+
+    // A read-only export of one bucket, on an extra gateway.
+    let host = "127.0.2.9";
+    let nfs_addr = format!("{host}:{}", free_port(host));
+    let metas: Vec<String> = c.metas.iter().map(|m| m.addr.clone()).collect();
+    let _ro = Proc::start(
+        "gateway-ro",
+        vec![
+            "gateway".into(),
+            "--meta".into(),
+            metas.join(","),
+            "--s3-listen".into(),
+            format!("{host}:{}", free_port(host)),
+            "--nfs-listen".into(),
+            nfs_addr.clone(),
+            "--nfs-export".into(),
+            "/site".into(),
+            "--nfs-read-only".into(),
+            "--secret-file".into(),
+            c.secret_file.display().to_string(),
+        ],
+        c.dir.path(),
+    );
+    let mut ro = mount_wait(&nfs_addr, "/site").await;
+    let root = ro.root();
+    let up = ro.lookup(&root, "uploads").await.unwrap();
+    let b = ro.lookup(&up, "b.pdf").await.unwrap();
+    assert_eq!(ro.read_all(&b).await.unwrap(), pdf);
+    assert_eq!(ro.create(&up, "new").await, Err(nfsstat3::NFS3ERR_ROFS));
+    assert_eq!(
+        ro.write(&b, 0, b"x").await.map(drop),
+        Err(nfsstat3::NFS3ERR_ROFS)
+    );
+    assert_eq!(ro.remove(&up, "b.pdf").await, Err(nfsstat3::NFS3ERR_ROFS));
+    // ".." at the export's root stays there; a handle of the whole
+    // namespace's export is refused by this one.
+    assert_eq!(ro.lookup(&root, "..").await.unwrap(), root);
+    assert_eq!(
+        ro.getattr(&f).await.map(drop),
+        Err(nfsstat3::NFS3ERR_BADHANDLE)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gateway_killed_mid_write_loses_nothing_acknowledged() {
+    let mut c = Cluster::start(3, 1);
+    client(&c, 0)
+        .create_bucket()
+        .bucket("logs")
+        .send()
+        .await
+        .unwrap();
+    let mut n = mount_wait(&c.nfs[0], "/").await;
+    let dir = n.path("logs").await.unwrap();
+    let f = n.create(&dir, "big.log").await.unwrap();
+    let body = data(24 << 20, 9);
+    // UNSTABLE writes, no COMMIT: each reply already means durable.
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let writer = tokio::spawn({
+        let f = f.clone();
+        let body = body.clone();
+        let acked = acked.clone();
+        async move {
+            for (i, piece) in body.chunks(1 << 20).enumerate() {
+                if i == 12 {
+                    let _ = tx.send(());
+                }
+                // Once the gateway is gone the helper panics on the
+                // transport error, which ends this task.
+                if n.write(&f, (i << 20) as u64, piece).await.is_err() {
+                    break;
+                }
+                acked.store((i + 1) << 20, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    });
+    rx.recv().unwrap();
+    c.gateways[0].kill();
+    let _ = writer.await;
+    let acked = acked.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(acked >= 12 << 20, "{acked}");
+    c.gateways[0].restart();
+    let mut n = mount_wait(&c.nfs[0], "/").await;
+    let got = n.read_all(&f).await.unwrap();
+    assert!(got.len() >= acked, "{} < {acked}", got.len());
+    assert_eq!(got[..acked], body[..acked], "acknowledged bytes intact");
+}
