@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# Real S3 clients from outside Rust (aws CLI, rclone, s3cmd, boto3) against
-# `troika server`.
+# Real S3 and NFS clients from outside Rust (aws CLI, rclone, s3cmd, boto3,
+# libnfs's nfs-cp/nfs-ls/nfs-cat) against `troika server`.
 # Usage: compat-tests/external/run.sh [path/to/troika]
-# Needs: python3 with awscli and boto3 installed, rclone, s3cmd, curl, cmp,
+# Needs: python3 with awscli and boto3 installed, rclone, s3cmd, libnfs-utils, curl, cmp,
 # diff, timeout (.ci/run installs them).
 # Prints one "ok"/"FAIL" line per step (a failing step's log follows its
 # line) and a closing "external clients: N passed, M failed" line.
 # STEP_TIMEOUT (seconds, default 120) bounds each step and SUITE_TIMEOUT
-# (default 900) all of them; CLIENTS (default "aws rclone s3cmd boto3") picks
+# (default 900) all of them; CLIENTS (default "aws rclone s3cmd boto3 libnfs") picks
 # which clients' steps run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:-$here/../../target/debug/troika}
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+nfs_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 endpoint=http://127.0.0.1:$port
-"$bin" server --data "$work/data" --s3-listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+"$bin" server --data "$work/data" --s3-listen "127.0.0.1:$port" --nfs-listen "127.0.0.1:$nfs_port" >"$work/server.log" 2>&1 &
 server=$!
 cleanup() { kill -9 "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -32,8 +33,8 @@ export AWS_DEFAULT_REGION=us-east-1
 # No ~/.aws of whoever runs this; few retries, so a failure shows at once.
 export AWS_CONFIG_FILE=$work/aws-config AWS_SHARED_CREDENTIALS_FILE=$work/aws-credentials
 export AWS_RETRY_MODE=standard AWS_MAX_ATTEMPTS=2 AWS_PAGER=""
-export here work port endpoint
-: "${STEP_TIMEOUT:=120}" "${SUITE_TIMEOUT:=900}" "${CLIENTS:=aws rclone s3cmd boto3}"
+export here work port endpoint nfs_port
+: "${STEP_TIMEOUT:=120}" "${SUITE_TIMEOUT:=900}" "${CLIENTS:=aws rclone s3cmd boto3 libnfs}"
 
 passed=0; failed=0
 deadline=$((SECONDS + SUITE_TIMEOUT))
@@ -122,6 +123,7 @@ head -c 2000 /dev/urandom >"$work/tree/a/b/blob.bin"
 source "$here/steps_aws_cli.sh"
 source "$here/steps_rclone.sh"
 source "$here/steps_s3cmd.sh"
+source "$here/steps_libnfs.sh"
 # Every function above is run by `step` in a child bash.
 export -f $(compgen -A function)
 
@@ -131,6 +133,7 @@ for client in $CLIENTS; do
     rclone) run_rclone_steps ;;
     s3cmd) run_s3cmd_steps ;;
     boto3) run_boto3_steps ;;
+    libnfs) run_libnfs_steps ;;
     *) echo "unknown client in CLIENTS: $client"; exit 2 ;;
   esac
 done
