@@ -106,6 +106,11 @@ pub struct NfsArgs {
     pub nfs_anon_uid: u32,
     #[arg(long, default_value_t = 65534)]
     pub nfs_anon_gid: u32,
+    /// Client networks allowed to use NFS (CIDR, comma-separated, e.g.
+    /// 10.0.0.0/8,192.168.1.5/32); others are refused at connection. Default:
+    /// any.
+    #[arg(long, value_delimiter = ',')]
+    pub nfs_allow: Vec<ipnet::IpNet>,
 }
 
 fn octal(s: &str) -> Result<u32, String> {
@@ -130,6 +135,7 @@ impl NfsArgs {
             squash: self
                 .nfs_all_squash
                 .then_some((self.nfs_anon_uid, self.nfs_anon_gid)),
+            allow: self.nfs_allow.clone(),
         })
     }
 }

@@ -7,7 +7,10 @@
 //! Sizes: TROIKA_BENCH_MIB (default 1024) per object, for one client and
 //! for each of 8 concurrent clients. Then small objects: PUT, GET and HEAD
 //! of 4 KiB objects from 32 concurrent clients (TROIKA_BENCH_SMALL objects,
-//! default 4000).
+//! default 4000). Then NFS on the same server: a file of the same size
+//! written and read in 1 MiB WRITEs/READs over 8 connections (a kernel
+//! client keeps as many in flight), and creates of 4 KiB files (CREATE,
+//! WRITE, COMMIT) from 32 connections.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -225,6 +228,8 @@ fn main() {
             rates.push((op, small as f64 / start.elapsed().as_secs_f64()));
         }
 
+        let nfs = nfs_figures(info["nfs_endpoint"].as_str().unwrap(), &body, small).await;
+
         println!("troika server, {mib} MiB object:");
         println!("  PUT x1  {put:7.0} MiB/s  = {:.0}% of disk/3", 100.0 * put / (disk_w / 3.0));
         println!(
@@ -241,5 +246,96 @@ fn main() {
         for (op, rate) in rates {
             println!("  {op:<4} {rate:7.0} ops/s");
         }
+        let (w, r, creates) = nfs;
+        println!("NFS, {mib} MiB file, 1 MiB WRITE/READ, 8 connections:");
+        println!(
+            "  WRITE   {w:7.0} MiB/s  = {:.0}% of disk/3, {:.0}% of S3 PUT x8",
+            100.0 * w / (disk_w / 3.0),
+            100.0 * w / put8
+        );
+        println!(
+            "  READ    {r:7.0} MiB/s  = {:.0}% of disk read, {:.0}% of S3 GET x8",
+            100.0 * r / disk_r,
+            100.0 * r / get8
+        );
+        println!("  creates of 4 KiB files, 32 connections: {creates:.0}/s");
     });
+}
+
+/// NFS write and read MiB/s of `body` as one file, and creates/s of 4 KiB
+/// files, against the export at `addr`.
+async fn nfs_figures(addr: &str, body: &bytes::Bytes, small: usize) -> (f64, f64, f64) {
+    const PIECE: usize = 1 << 20;
+    const CONNS: usize = 8;
+    let mut first = nfs::mount_wait(addr, "/").await;
+    let root = first.root();
+    let dir = first.mkdir(&root, "nfsbench").await.unwrap();
+    let file = first.create(&dir, "big").await.unwrap();
+    let pieces = body.len().div_ceil(PIECE);
+
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..CONNS {
+        let (addr, body, file) = (addr.to_string(), body.clone(), file.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = nfs::mount_wait(&addr, "/").await;
+            for i in (c..pieces).step_by(CONNS) {
+                let end = ((i + 1) * PIECE).min(body.len());
+                n.write(&file, (i * PIECE) as u64, &body[i * PIECE..end])
+                    .await
+                    .unwrap();
+            }
+            n.commit(&file).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let write = mib_per_s(body.len(), start.elapsed().as_secs_f64());
+
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..CONNS {
+        let (addr, file) = (addr.to_string(), file.clone());
+        let len = body.len();
+        tasks.push(tokio::spawn(async move {
+            let mut n = nfs::mount_wait(&addr, "/").await;
+            let mut got = 0;
+            for i in (c..pieces).step_by(CONNS) {
+                let (data, _) = n
+                    .read(&file, (i * PIECE) as u64, PIECE as u32)
+                    .await
+                    .unwrap();
+                assert_eq!(data.len(), PIECE.min(len - i * PIECE));
+                got += data.len();
+            }
+            got
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert_eq!(total, body.len());
+    let read = mib_per_s(body.len(), start.elapsed().as_secs_f64());
+
+    let four_k = data(4096, 11);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..32 {
+        let (addr, dir, four_k) = (addr.to_string(), dir.clone(), four_k.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = nfs::mount_wait(&addr, "/").await;
+            for i in (c..small).step_by(32) {
+                let f = n.create(&dir, &format!("small-{i:06}")).await.unwrap();
+                n.write(&f, 0, &four_k).await.unwrap();
+                n.commit(&f).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let creates = small as f64 / start.elapsed().as_secs_f64();
+    (write, read, creates)
 }

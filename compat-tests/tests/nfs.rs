@@ -337,6 +337,31 @@ async fn s3_and_nfs_see_each_other_on_every_gateway() {
     // A handle minted by gateway A works on gateway B.
     assert_eq!(nb.read_all(&f).await.unwrap(), pdf);
 
+    // The merge job rewrites the three 1 MiB-ish blobs the WRITEs made as
+    // one blob of the whole file, on at least two nodes; the bytes stay.
+    let merged = blob_ids(&pdf).remove(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let copies = (0..3)
+            .filter(|i| {
+                c.dir
+                    .path()
+                    .join(format!("chunk{i}/blobs/{}/{merged}", &merged[..2]))
+                    .exists()
+            })
+            .count();
+        if copies >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no merged blob appeared"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(get_bytes(&s3b, "site", "uploads/b.pdf").await, pdf);
+    assert_eq!(nb.read_all(&f).await.unwrap(), pdf);
+
     // Renaming a directory over NFS moves its objects in S3's view.
     na.rename(&site, "img", &site, "pics").await.unwrap();
     let keys: Vec<String> = s3b
@@ -398,6 +423,8 @@ async fn s3_and_nfs_see_each_other_on_every_gateway() {
             "--nfs-export".into(),
             "/site".into(),
             "--nfs-read-only".into(),
+            "--nfs-allow".into(),
+            "10.0.0.0/8,127.0.0.1/32".into(),
             "--secret-file".into(),
             c.secret_file.display().to_string(),
         ],
@@ -420,6 +447,38 @@ async fn s3_and_nfs_see_each_other_on_every_gateway() {
     assert_eq!(
         ro.getattr(&f).await.map(drop),
         Err(nfsstat3::NFS3ERR_BADHANDLE)
+    );
+
+    // A client outside the allowed networks cannot even mount.
+    let deny_addr = format!("{host}:{}", free_port(host));
+    let _deny = Proc::start(
+        "gateway-deny",
+        vec![
+            "gateway".into(),
+            "--meta".into(),
+            metas.join(","),
+            "--s3-listen".into(),
+            format!("{host}:{}", free_port(host)),
+            "--nfs-listen".into(),
+            deny_addr.clone(),
+            "--nfs-allow".into(),
+            "10.0.0.0/8".into(),
+            "--secret-file".into(),
+            c.secret_file.display().to_string(),
+        ],
+        c.dir.path(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(&deny_addr).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{deny_addr} never listened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        mount(&deny_addr, "/").await.is_err(),
+        "a client outside --nfs-allow mounted"
     );
 }
 

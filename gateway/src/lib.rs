@@ -10,6 +10,7 @@
 pub mod cluster;
 pub mod data;
 pub mod error;
+pub mod merge;
 pub mod namespace;
 pub mod nfs;
 pub mod s3;

@@ -90,6 +90,7 @@ pub async fn run(
 ) -> Result<(), Error> {
     let gw = Arc::new(Gateway::new(&config));
     let refresh = gw.cluster.spawn_refresh(gw.ns.meta().clone());
+    let merge = crate::merge::spawn(gw.data.clone(), gw.ns.meta().clone());
     let nfs = match config.nfs.clone() {
         Some(nfs) => Some(crate::nfs::spawn(gw.clone(), &config.secret, nfs).await?),
         None => None,
@@ -99,6 +100,7 @@ pub async fn run(
         .with_state(gw);
     let result = troika_rpc::serve::serve(listener, router, shutdown).await;
     refresh.abort();
+    merge.abort();
     if let Some(nfs) = nfs {
         nfs.abort();
     }

@@ -299,6 +299,21 @@ pub enum Command {
         name: String,
         now: u64,
     },
+    /// The merge job's rewrite of a run of a file's extents as one blob with
+    /// the same bytes: applied only if the extents covering the run are
+    /// still exactly `expect`.
+    MergeExtents {
+        inode: InodeId,
+        expect: Vec<Extent>,
+        blob: BlobWrite,
+        now: u64,
+    },
+    /// The merge job is done with a file: forget its mark if no small write
+    /// came since (`mark` is the mark it read).
+    ClearFragmented {
+        inode: InodeId,
+        mark: u64,
+    },
     /// NFS RENAME: atomic, replacing a compatible target.
     Rename {
         from_parent: InodeId,
@@ -308,6 +323,10 @@ pub enum Command {
         now: u64,
     },
 }
+
+/// Blobs smaller than this, written into a file, mark it for the merge
+/// job, which rewrites runs of them as blobs of about this size.
+pub const MERGE_BLOB_BYTES: u64 = 4 << 20;
 
 /// What kind of node [`Command::CreateNode`] makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -432,6 +451,12 @@ pub enum Query {
         cookie: u64,
         limit: u32,
     },
+    /// Files marked for the merge job whose mark is older than `before`:
+    /// `(inode, mark)`.
+    Fragmented {
+        before: u64,
+        limit: u32,
+    },
     /// A file's attributes and the extents covering `[offset, offset+len)`.
     ReadRange {
         inode: InodeId,
@@ -468,6 +493,7 @@ pub enum Reply {
         eof: bool,
     },
     Range(FileRange),
+    Marks(Vec<(InodeId, u64)>),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

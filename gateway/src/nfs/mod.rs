@@ -34,6 +34,8 @@ pub struct NfsConfig {
     pub dir_mode: u32,
     /// All squash: every node shows, and is created with, this owner.
     pub squash: Option<(u32, u32)>,
+    /// Client networks allowed to connect; empty: any.
+    pub allow: Vec<ipnet::IpNet>,
 }
 
 impl Default for NfsConfig {
@@ -47,6 +49,7 @@ impl Default for NfsConfig {
             file_mode: 0o644,
             dir_mode: 0o755,
             squash: None,
+            allow: Vec::new(),
         }
     }
 }
@@ -76,6 +79,10 @@ async fn export_root(gw: &Gateway, export: &str) -> Result<InodeId, Error> {
 }
 
 /// Binds the NFS port and serves it in the background.
+///
+/// With an allow list, the NFS layer listens on an internal loopback port
+/// and the public port admits only connections from allowed networks: a
+/// client outside them cannot MOUNT, nor make any other call.
 pub async fn spawn(
     gw: Arc<Gateway>,
     secret: &troika_rpc::ClusterSecret,
@@ -84,15 +91,63 @@ pub async fn spawn(
     let root = export_root(&gw, &config.export).await?;
     let export = config.export.trim_matches('/').to_string();
     let listen = config.listen.clone();
+    let allow = config.allow.clone();
+    let inner = if allow.is_empty() {
+        listen.clone()
+    } else {
+        "127.0.0.1:0".to_string()
+    };
     let fs = TroikaFs::new(gw, HandleKey::new(secret, root), root, config);
-    let mut listener = NFSTcpListener::bind_with_generation(&listen, fs, HANDLE_GENERATION)
+    let mut listener = NFSTcpListener::bind_with_generation(&inner, fs, HANDLE_GENERATION)
         .await
-        .map_err(|e| Error::Internal(format!("NFS listener on {listen}: {e}")))?;
+        .map_err(|e| Error::Internal(format!("NFS listener on {inner}: {e}")))?;
     listener.with_export_name(&export);
+    let gate = if allow.is_empty() {
+        None
+    } else {
+        let public = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|e| Error::Internal(format!("NFS listener on {listen}: {e}")))?;
+        let to = std::net::SocketAddr::from(([127, 0, 0, 1], listener.get_listen_port()));
+        Some(tokio::spawn(admit(public, to, allow)))
+    };
     tracing::info!(addr = %listen, export = %format!("/{export}"), "serving NFSv3");
     Ok(tokio::spawn(async move {
         if let Err(e) = listener.handle_forever().await {
             tracing::error!(error = %e, "NFS listener stopped");
         }
+        if let Some(g) = gate {
+            g.abort();
+        }
     }))
+}
+
+/// Accepts NFS connections from allowed networks and relays them to the
+/// NFS layer at `to`; closes every other connection at once.
+async fn admit(
+    public: tokio::net::TcpListener,
+    to: std::net::SocketAddr,
+    allow: Vec<ipnet::IpNet>,
+) {
+    loop {
+        let (mut client, peer) = match public.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "NFS accept failed");
+                continue;
+            }
+        };
+        if !allow.iter().any(|net| net.contains(&peer.ip())) {
+            tracing::warn!(client = %peer, "NFS client outside the allowed networks refused");
+            continue;
+        }
+        tokio::spawn(async move {
+            let Ok(mut server) = tokio::net::TcpStream::connect(to).await else {
+                return;
+            };
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        });
+    }
 }

@@ -61,6 +61,7 @@ enum Row {
     Upload(String, String),
     Part(String, u32, String),
     Counter(String, u64),
+    Fragmented(u64, u64),
     Applied(u64, u64, u64, String),
 }
 
@@ -359,6 +360,7 @@ impl StateMachine {
             dump!(UPLOADS, |k, v| Row::Upload(k.to_string(), text(v)));
             dump!(PARTS, |k, v| Row::Part(k.0.to_string(), k.1, text(v)));
             dump!(COUNTERS, |k, v| Row::Counter(k.to_string(), v));
+            dump!(FRAGMENTED, |k, v| Row::Fragmented(k, v));
             dump!(APPLIED, |k, v| Row::Applied(k.0, k.1, v.0, text(v.1)));
             let file = w.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
@@ -398,6 +400,7 @@ impl StateMachine {
             txn.delete_table(UPLOADS)?;
             txn.delete_table(PARTS)?;
             txn.delete_table(COUNTERS)?;
+            txn.delete_table(FRAGMENTED)?;
             txn.delete_table(APPLIED)?;
             txn.delete_table(APPLIED_BY_TIME)?;
             state::create_all(&txn)?;
@@ -447,6 +450,9 @@ impl StateMachine {
                         }
                         Row::Counter(k, v) => {
                             t.counters.insert(k.as_str(), v)?;
+                        }
+                        Row::Fragmented(k, v) => {
+                            t.fragmented.insert(k, v)?;
                         }
                         Row::Applied(c, s, time, v) => {
                             applied.insert((c, s), (time, v.as_bytes()))?;

@@ -11,7 +11,7 @@ use super::namespace::{
 };
 use super::objects::{add_refs, read_extents, record_blobs, release_refs};
 use super::tables::TableSet;
-use crate::api::{BlobWrite, Extent, InodeId, NodeAttr, NodeKind, ROOT_INODE};
+use crate::api::{BlobWrite, Extent, InodeId, NodeAttr, NodeKind, MERGE_BLOB_BYTES, ROOT_INODE};
 use crate::error::Error;
 
 /// Longest name of one directory entry, as NFS servers commonly allow.
@@ -314,16 +314,7 @@ pub fn write_file(
         blob_offset: 0,
     };
     let end = offset + blob.size;
-    let mut covered = Vec::new();
-    if let Some(prev) = t.extents.range((id, 0)..(id, offset))?.next_back() {
-        let e: Extent = dec(prev?.1.value())?;
-        if e.offset + e.len > offset {
-            covered.push(e);
-        }
-    }
-    for entry in t.extents.range((id, offset)..(id, end))? {
-        covered.push(dec(entry?.1.value())?);
-    }
+    let covered = covering(t, id, offset, end)?;
     // New references first, so a blob shared by old and new extents never
     // touches zero on the way.
     add_refs(t, std::slice::from_ref(&new))?;
@@ -352,6 +343,9 @@ pub fn write_file(
     }
     release_refs(t, &covered, now)?;
     t.extents.insert((id, offset), enc(&new).as_slice())?;
+    if blob.size < MERGE_BLOB_BYTES {
+        t.fragmented.insert(id, now)?;
+    }
     inode.size = inode.size.max(end);
     inode.mtime = now;
     inode.ctime = now;
@@ -381,6 +375,7 @@ fn drop_node(t: &mut TableSet, id: InodeId, inode: &Inode, now: u64) -> Result<(
         return Err(Error::NotEmpty(inode.name.clone()));
     }
     unindex_object(t, id, inode)?;
+    t.fragmented.remove(id)?;
     let old = read_extents(t, id)?;
     release_refs(t, &old, now)?;
     for e in &old {
@@ -452,6 +447,81 @@ pub fn rename(
     for dir in [from_parent, to_parent] {
         let mut d = must_inode(t, dir)?;
         touch_dir(t, dir, &mut d, now)?;
+    }
+    Ok(())
+}
+
+/// The extents of file `id` that cover `[offset, end)`, including one that
+/// starts before `offset` and reaches into it.
+fn covering(t: &TableSet, id: InodeId, offset: u64, end: u64) -> Result<Vec<Extent>, Error> {
+    let mut out = Vec::new();
+    if let Some(prev) = t.extents.range((id, 0)..(id, offset))?.next_back() {
+        let e: Extent = dec(prev?.1.value())?;
+        if e.offset + e.len > offset {
+            out.push(e);
+        }
+    }
+    for entry in t.extents.range((id, offset)..(id, end))? {
+        out.push(dec(entry?.1.value())?);
+    }
+    Ok(out)
+}
+
+/// Replaces the run `expect` of file `id`'s extents by one extent of
+/// `blob`, which holds the same bytes, if the run is unchanged.
+pub fn merge_extents(
+    t: &mut TableSet,
+    id: InodeId,
+    expect: &[Extent],
+    blob: &BlobWrite,
+    now: u64,
+) -> Result<(), Error> {
+    let inode = live_inode(t, id)?;
+    let (Some(first), Some(last)) = (expect.first(), expect.last()) else {
+        return Err(Error::Invalid("nothing to merge".into()));
+    };
+    if inode.kind != InodeKind::File {
+        return Err(Error::IsDir(inode.name));
+    }
+    let (offset, end) = (first.offset, last.offset + last.len);
+    if end - offset != blob.size || check_run(expect).is_err() {
+        return Err(Error::Invalid("merged blob does not match the run".into()));
+    }
+    if covering(t, id, offset, end)? != expect {
+        return Err(Error::PreconditionFailed(format!(
+            "inode {id} changed during the merge"
+        )));
+    }
+    record_blobs(t, std::slice::from_ref(blob))?;
+    let new = Extent {
+        offset,
+        len: blob.size,
+        blob: blob.id,
+        blob_offset: 0,
+    };
+    add_refs(t, std::slice::from_ref(&new))?;
+    for e in expect {
+        t.extents.remove((id, e.offset))?;
+    }
+    release_refs(t, expect, now)?;
+    t.extents.insert((id, offset), enc(&new).as_slice())?;
+    Ok(())
+}
+
+/// Checks that extents follow each other with no gap.
+fn check_run(run: &[Extent]) -> Result<(), Error> {
+    for w in run.windows(2) {
+        if w[0].offset + w[0].len != w[1].offset {
+            return Err(Error::Invalid("the run has a gap".into()));
+        }
+    }
+    Ok(())
+}
+
+pub fn clear_fragmented(t: &mut TableSet, id: InodeId, mark: u64) -> Result<(), Error> {
+    let current = t.fragmented.get(id)?.map(|v| v.value());
+    if current == Some(mark) || get_inode(t, id)?.is_none() {
+        t.fragmented.remove(id)?;
     }
     Ok(())
 }

@@ -207,6 +207,19 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
             blob,
             now,
         } => files::write_file(&mut t, *inode, *offset, blob, *now).map(Reply::Node),
+        Command::MergeExtents {
+            inode,
+            expect,
+            blob,
+            now,
+        } => {
+            files::merge_extents(&mut t, *inode, expect, blob, *now)?;
+            Ok(Reply::Done)
+        }
+        Command::ClearFragmented { inode, mark } => {
+            files::clear_fragmented(&mut t, *inode, *mark)?;
+            Ok(Reply::Done)
+        }
         Command::RemoveNode { parent, name, now } => {
             files::remove_node(&mut t, *parent, name, *now)?;
             Ok(Reply::Done)

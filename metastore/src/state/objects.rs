@@ -209,6 +209,7 @@ pub fn put_object(
     };
     let mut inode = must_inode(t, id)?;
     replace_extents(t, id, extents, now)?;
+    t.fragmented.remove(id)?;
     inode.size = size;
     inode.etag = etag.to_string();
     inode.meta = meta.clone();
@@ -329,6 +330,7 @@ pub fn delete_object(t: &mut TableSet, bucket: &str, key: &str, now: u64) -> Res
             prune_implicit(t, id, b.inode)
         }
         InodeKind::File | InodeKind::Symlink => {
+            t.fragmented.remove(id)?;
             let old = read_extents(t, id)?;
             release_refs(t, &old, now)?;
             for e in &old {

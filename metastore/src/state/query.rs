@@ -171,6 +171,19 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
         }
         Query::ReadDir { dir, cookie, limit } => read_dir(txn, *dir, *cookie, *limit),
         Query::ReadRange { inode, offset, len } => read_range(txn, *inode, *offset, *len),
+        Query::Fragmented { before, limit } => {
+            let mut out = Vec::new();
+            for entry in txn.open_table(FRAGMENTED)?.iter()? {
+                let (k, v) = entry?;
+                if v.value() < *before {
+                    out.push((k.value(), v.value()));
+                    if out.len() >= *limit as usize {
+                        break;
+                    }
+                }
+            }
+            Ok(Reply::Marks(out))
+        }
         Query::Stats => {
             let blobs = txn.open_table(BLOBS)?;
             let mut blob_bytes = 0;

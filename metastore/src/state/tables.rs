@@ -32,6 +32,9 @@ pub const NODES: TableDefinition<u64, &[u8]> = TableDefinition::new("nodes");
 pub const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
 /// (upload id, part number) → part (JSON).
 pub const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("parts");
+/// inode → time (ns) of its last write of a blob smaller than a full one:
+/// the files whose small blobs the gateways' merge job should rewrite.
+pub const FRAGMENTED: TableDefinition<u64, u64> = TableDefinition::new("fragmented");
 /// counters: `next_inode`.
 pub const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 
@@ -50,6 +53,7 @@ pub struct TableSet<'txn> {
     pub uploads: Table<'txn, &'static str, &'static [u8]>,
     pub parts: Table<'txn, (&'static str, u32), &'static [u8]>,
     pub counters: Table<'txn, &'static str, u64>,
+    pub fragmented: Table<'txn, u64, u64>,
 }
 
 impl<'txn> TableSet<'txn> {
@@ -68,6 +72,7 @@ impl<'txn> TableSet<'txn> {
             uploads: txn.open_table(UPLOADS)?,
             parts: txn.open_table(PARTS)?,
             counters: txn.open_table(COUNTERS)?,
+            fragmented: txn.open_table(FRAGMENTED)?,
         })
     }
 }

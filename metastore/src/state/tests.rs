@@ -313,3 +313,164 @@ fn state_survives_reopen() {
     let s = Store::open(&path).unwrap();
     assert_eq!(keys(&s, "", "", None, 10).0, ["k"]);
 }
+
+fn node(r: Reply) -> NodeAttr {
+    match r {
+        Reply::Node(a) => a,
+        r => panic!("not a node: {r:?}"),
+    }
+}
+
+fn range(s: &Store, inode: InodeId) -> Vec<(u64, u64, u8, u64)> {
+    match s
+        .query(&Query::ReadRange {
+            inode,
+            offset: 0,
+            len: u64::MAX,
+        })
+        .unwrap()
+    {
+        Reply::Range(r) => r
+            .extents
+            .iter()
+            .map(|e| (e.offset, e.len, e.blob.0[0], e.blob_offset))
+            .collect(),
+        r => panic!("not a range: {r:?}"),
+    }
+}
+
+fn write(s: &Store, inode: InodeId, offset: u64, b: u8, len: u64) -> Result<Reply, Error> {
+    s.apply(&Command::WriteFile {
+        inode,
+        offset,
+        blob: BlobWrite {
+            id: blob(b),
+            size: len,
+            nodes: vec![1, 2],
+        },
+        now: 9,
+    })
+}
+
+#[test]
+fn writes_trim_and_split_extents_and_merges_are_compare_and_swap() {
+    let (_d, s) = store();
+    let dir = node(
+        s.apply(&Command::CreateNode {
+            parent: ROOT_INODE,
+            name: "bk1".into(),
+            kind: NodeKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            target: String::new(),
+            verifier: None,
+            now: 1,
+        })
+        .unwrap(),
+    );
+    let f = node(
+        s.apply(&Command::CreateNode {
+            parent: dir.inode,
+            name: "f".into(),
+            kind: NodeKind::File,
+            mode: 0o644,
+            uid: 1,
+            gid: 1,
+            target: String::new(),
+            verifier: None,
+            now: 2,
+        })
+        .unwrap(),
+    );
+    write(&s, f.inode, 0, 1, 100).unwrap();
+    // Into the middle: the old extent is split around the new one.
+    write(&s, f.inode, 40, 2, 10).unwrap();
+    assert_eq!(
+        range(&s, f.inode),
+        vec![(0, 40, 1, 0), (40, 10, 2, 0), (50, 50, 1, 50)]
+    );
+    // Over the end: trims, and extends the size.
+    let a = node(write(&s, f.inode, 90, 3, 20).unwrap());
+    assert_eq!(a.size, 110);
+    assert_eq!(
+        range(&s, f.inode),
+        vec![
+            (0, 40, 1, 0),
+            (40, 10, 2, 0),
+            (50, 40, 1, 50),
+            (90, 20, 3, 0)
+        ]
+    );
+    // Blob 1 is referenced twice (split), blob 2 and 3 once: nothing
+    // unreferenced yet.
+    assert_eq!(stats(&s).unreferenced_blobs, 0);
+    // A merge of a run that changed is refused; of the current one, done.
+    let stale: Vec<Extent> = vec![Extent {
+        offset: 0,
+        len: 50,
+        blob: blob(1),
+        blob_offset: 0,
+    }];
+    let merged = BlobWrite {
+        id: blob(9),
+        size: 50,
+        nodes: vec![1, 2],
+    };
+    assert!(matches!(
+        s.apply(&Command::MergeExtents {
+            inode: f.inode,
+            expect: stale,
+            blob: merged.clone(),
+            now: 10,
+        }),
+        Err(Error::PreconditionFailed(_))
+    ));
+    let run: Vec<Extent> = vec![
+        Extent {
+            offset: 0,
+            len: 40,
+            blob: blob(1),
+            blob_offset: 0,
+        },
+        Extent {
+            offset: 40,
+            len: 10,
+            blob: blob(2),
+            blob_offset: 0,
+        },
+    ];
+    s.apply(&Command::MergeExtents {
+        inode: f.inode,
+        expect: run,
+        blob: merged,
+        now: 10,
+    })
+    .unwrap();
+    assert_eq!(
+        range(&s, f.inode),
+        vec![(0, 50, 9, 0), (50, 40, 1, 50), (90, 20, 3, 0)]
+    );
+    assert_eq!(stats(&s).unreferenced_blobs, 1, "blob 2 is no longer used");
+    // Truncation drops and trims; the file is an S3 object at its path.
+    s.apply(&Command::SetAttr {
+        inode: f.inode,
+        owner: None,
+        size: Some(60),
+        atime: None,
+        mtime: None,
+        now: 11,
+    })
+    .unwrap();
+    assert_eq!(range(&s, f.inode), vec![(0, 50, 9, 0), (50, 10, 1, 50)]);
+    match s
+        .query(&Query::GetObject {
+            bucket: "bk1".into(),
+            key: "f".into(),
+        })
+        .unwrap()
+    {
+        Reply::Object(o) => assert_eq!(o.size, 60),
+        r => panic!("{r:?}"),
+    }
+}
