@@ -150,7 +150,15 @@ impl DataPlane {
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         self.ensure_nodes().await;
-        let candidates = place(&self.cluster.nodes(), GOAL_COPIES, &mut rand::thread_rng());
+        let nodes = self.cluster.nodes();
+        let candidates = place(&nodes, GOAL_COPIES, &mut rand::thread_rng());
+        let alive = nodes.iter().filter(|n| n.alive).count();
+        if candidates.len() < MIN_COPIES && alive >= MIN_COPIES {
+            return Err(Error::NoSpace(format!(
+                "{} of {alive} live storage nodes have free space",
+                candidates.len()
+            )));
+        }
         if candidates.len() < MIN_COPIES {
             return Err(Error::InsufficientNodes {
                 needed: MIN_COPIES,

@@ -7,6 +7,9 @@ pub enum Error {
     Meta(#[from] metastore::Error),
     #[error("fewer than {needed} storage nodes could store a blob: {detail}")]
     InsufficientNodes { needed: usize, detail: String },
+    /// Enough storage nodes are up, but too few have room for a copy.
+    #[error("the cluster is full: {0}")]
+    NoSpace(String),
     #[error("no copy of blob {blob} could be read: {detail}")]
     BlobUnavailable { blob: String, detail: String },
     #[error("the request body ended before its declared length")]

@@ -30,8 +30,10 @@ pub fn status(e: &Error) -> nfsstat3 {
             | M::InvalidPartNumber(_)
             | M::Internal(_) => NFS3ERR_SERVERFAULT,
         },
-        // Too few storage nodes with room for the copies a write needs.
-        Error::InsufficientNodes { .. } => NFS3ERR_NOSPC,
+        Error::NoSpace(_) => NFS3ERR_NOSPC,
+        // Too few storage nodes up: the client retries, as during any
+        // server outage.
+        Error::InsufficientNodes { .. } => NFS3ERR_JUKEBOX,
         Error::BlobUnavailable { .. } => NFS3ERR_IO,
         Error::NoSuchKey => NFS3ERR_NOENT,
         Error::InvalidArgument(_) | Error::InvalidRequest(_) => NFS3ERR_INVAL,

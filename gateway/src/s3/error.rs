@@ -51,6 +51,7 @@ impl S3Error {
                 M::NotPermitted(_) => (S::FORBIDDEN, "AccessDenied"),
             },
             Error::InsufficientNodes { .. } => (S::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+            Error::NoSpace(_) => (S::INSUFFICIENT_STORAGE, "InsufficientStorage"),
             Error::BlobUnavailable { .. } => (S::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
             Error::IncompleteBody => (S::BAD_REQUEST, "IncompleteBody"),
             Error::BodyRead(_) => (S::BAD_REQUEST, "IncompleteBody"),
