@@ -102,6 +102,10 @@ pub struct NfsArgs {
     /// All squash: every file is owned by the anonymous user and group.
     #[arg(long)]
     pub nfs_all_squash: bool,
+    /// Root squash: calls from uid 0 act as the anonymous user (their new
+    /// files are the anonymous user's; they may not chown).
+    #[arg(long)]
+    pub nfs_root_squash: bool,
     #[arg(long, default_value_t = 65534)]
     pub nfs_anon_uid: u32,
     #[arg(long, default_value_t = 65534)]
@@ -134,6 +138,9 @@ impl NfsArgs {
             dir_mode: self.nfs_dir_mode,
             squash: self
                 .nfs_all_squash
+                .then_some((self.nfs_anon_uid, self.nfs_anon_gid)),
+            root_squash: self
+                .nfs_root_squash
                 .then_some((self.nfs_anon_uid, self.nfs_anon_gid)),
             allow: self.nfs_allow.clone(),
         })

@@ -39,6 +39,11 @@ async fn every_procedure_and_bad_input() {
     assert_eq!(a.size, body.len() as u64);
     assert_eq!(a.type_, ftype3::NF3REG);
     assert_eq!(a.mode & 0o777, 0o644);
+    assert_eq!(
+        (a.uid, a.gid),
+        (1000, 1000),
+        "a new file belongs to its caller"
+    );
     let w = n.write(&f, 0, b"x").await.unwrap();
     assert_eq!(
         w.committed,
@@ -448,6 +453,44 @@ async fn s3_and_nfs_see_each_other_on_every_gateway() {
         ro.getattr(&f).await.map(drop),
         Err(nfsstat3::NFS3ERR_BADHANDLE)
     );
+
+    // Root squash: root's new files are the anonymous user's, and root may
+    // not give files away; other callers keep their identity.
+    let squash_addr = format!("{host}:{}", free_port(host));
+    let _squash = Proc::start(
+        "gateway-squash",
+        vec![
+            "gateway".into(),
+            "--meta".into(),
+            metas.join(","),
+            "--s3-listen".into(),
+            format!("{host}:{}", free_port(host)),
+            "--nfs-listen".into(),
+            squash_addr.clone(),
+            "--nfs-root-squash".into(),
+            "--secret-file".into(),
+            c.secret_file.display().to_string(),
+        ],
+        c.dir.path(),
+    );
+    mount_wait(&squash_addr, "/").await;
+    let mut root_user = mount_as(&squash_addr, "/", 0, 0).await.unwrap();
+    let up = root_user.path("site/uploads").await.unwrap();
+    let r = root_user.create(&up, "by-root").await.unwrap();
+    let a = root_user.getattr(&r).await.unwrap();
+    assert_eq!((a.uid, a.gid), (65534, 65534), "root is squashed");
+    let chown = sattr3 {
+        uid: Nfs3Option::Some(0),
+        ..sattr3::default()
+    };
+    assert_eq!(
+        root_user.setattr(&r, chown).await,
+        Err(nfsstat3::NFS3ERR_PERM)
+    );
+    let mut user = mount_as(&squash_addr, "/", 33, 33).await.unwrap();
+    let w = user.create(&up, "by-www").await.unwrap();
+    let a = user.getattr(&w).await.unwrap();
+    assert_eq!((a.uid, a.gid), (33, 33));
 
     // A client outside the allowed networks cannot even mount.
     let deny_addr = format!("{host}:{}", free_port(host));

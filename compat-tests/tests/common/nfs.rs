@@ -36,13 +36,18 @@ fn dirop<'a>(dir: &Fh, n: &'a str) -> diropargs3<'a> {
 /// Mounts `export` from the NFS service at `addr` (`ip:port`, MOUNT on the
 /// same port), as uid/gid 1000.
 pub async fn mount(addr: &str, export: &str) -> Result<Nfs, String> {
+    mount_as(addr, export, 1000, 1000).await
+}
+
+/// [`mount`] with the AUTH_SYS identity `uid`/`gid`.
+pub async fn mount_as(addr: &str, export: &str, uid: u32, gid: u32) -> Result<Nfs, String> {
     let (host, port) = addr.rsplit_once(':').expect("ip:port");
     let port: u16 = port.parse().expect("port");
     let auth = auth_unix {
         stamp: 1,
         machinename: Opaque::borrowed(b"test"),
-        uid: 1000,
-        gid: 1000,
+        uid,
+        gid,
         gids: vec![],
     };
     let conn = Nfs3ConnectionBuilder::new(TokioConnector, host, export)

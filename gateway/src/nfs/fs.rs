@@ -18,11 +18,13 @@ use nfs3_server::nfs3_types::nfs3::{
     createverf3, fattr3, filename3, ftype3, nfspath3, nfsstat3, nfstime3, sattr3, set_atime,
     set_mtime, specdata3, stable_how, Nfs3Option,
 };
+use nfs3_server::nfs3_types::rpc::auth_unix;
 use nfs3_server::vfs::{
     DirEntryPlus, NextResult, NfsFileSystem, NfsReadFileSystem, ReadDirPlusIterator,
     VFSCapabilities,
 };
 
+use super::caller::{Caller, Callers};
 use super::handle::{Handle, HandleKey};
 use super::status::status;
 use super::NfsConfig;
@@ -45,6 +47,7 @@ struct Inner {
     /// The export's root directory.
     root: InodeId,
     config: NfsConfig,
+    callers: Callers,
 }
 
 fn nfs(e: Error) -> nfsstat3 {
@@ -83,6 +86,7 @@ impl TroikaFs {
                 keys,
                 root,
                 config,
+                callers: Callers::default(),
             }),
         }
     }
@@ -171,24 +175,43 @@ impl TroikaFs {
         }
     }
 
-    /// What a new node's owner is: the client's choice, else the defaults;
-    /// with all-squash, always the anonymous owner.
+    /// The caller of the current RPC after squashing, and whether it was
+    /// squashed (then it may not choose owners).
+    fn caller(&self) -> (Option<Caller>, bool) {
+        let c = &self.inner.config;
+        let caller = self.inner.callers.get();
+        if let Some((uid, gid)) = c.squash {
+            return (Some(Caller { uid, gid }), true);
+        }
+        match (caller, c.root_squash) {
+            (Some(Caller { uid: 0, .. }), Some((uid, gid))) => (Some(Caller { uid, gid }), true),
+            (caller, _) => (caller, false),
+        }
+    }
+
+    /// What a new node's owner is: the client's choice, else the caller,
+    /// else the defaults; a squashed caller gets the anonymous owner.
     fn new_owner(&self, attr: &sattr3, default_mode: u32) -> (u32, u32, u32) {
         let c = &self.inner.config;
         let mode = match attr.mode {
             Nfs3Option::Some(m) => m,
             Nfs3Option::None => default_mode,
         };
-        if let Some((u, g)) = c.squash {
-            return (mode, u, g);
+        let (caller, squashed) = self.caller();
+        let fallback = caller.unwrap_or(Caller {
+            uid: c.uid,
+            gid: c.gid,
+        });
+        if squashed {
+            return (mode, fallback.uid, fallback.gid);
         }
         let uid = match attr.uid {
             Nfs3Option::Some(u) => u,
-            Nfs3Option::None => c.uid,
+            Nfs3Option::None => fallback.uid,
         };
         let gid = match attr.gid {
             Nfs3Option::Some(g) => g,
-            Nfs3Option::None => c.gid,
+            Nfs3Option::None => fallback.gid,
         };
         (mode, uid, gid)
     }
@@ -235,12 +258,19 @@ impl TroikaFs {
             if let Nfs3Option::Some(m) = attr.mode {
                 mode = m;
             }
-            if self.inner.config.squash.is_none() {
-                if let Nfs3Option::Some(u) = attr.uid {
-                    uid = u;
-                }
-                if let Nfs3Option::Some(g) = attr.gid {
-                    gid = g;
+            let chown = !matches!((&attr.uid, &attr.gid), (Nfs3Option::None, Nfs3Option::None));
+            match self.caller() {
+                // All squash: owners are fixed, a chown changes nothing.
+                _ if self.inner.config.squash.is_some() => {}
+                // A squashed root may not give files away.
+                (_, true) if chown => return Err(nfsstat3::NFS3ERR_PERM),
+                _ => {
+                    if let Nfs3Option::Some(u) = attr.uid {
+                        uid = u;
+                    }
+                    if let Nfs3Option::Some(g) = attr.gid {
+                        gid = g;
+                    }
                 }
             }
             Some((mode, uid, gid))
@@ -283,6 +313,16 @@ impl NfsReadFileSystem for TroikaFs {
 
     fn root_dir(&self) -> Handle {
         self.handle(self.inner.root)
+    }
+
+    fn authorize(&self, auth: Option<&auth_unix>) -> bool {
+        if let Some(a) = auth {
+            self.inner.callers.set(Caller {
+                uid: a.uid,
+                gid: a.gid,
+            });
+        }
+        true
     }
 
     async fn lookup(&self, dirid: &Handle, filename: &filename3<'_>) -> NfsResult<Handle> {

@@ -4,6 +4,7 @@
 //! plane, [`handle`] mints and checks file handles, [`status`] turns errors
 //! into NFS statuses. The `nfs3_server` crate does the wire protocol.
 
+pub mod caller;
 pub mod fs;
 pub mod handle;
 pub mod status;
@@ -34,6 +35,8 @@ pub struct NfsConfig {
     pub dir_mode: u32,
     /// All squash: every node shows, and is created with, this owner.
     pub squash: Option<(u32, u32)>,
+    /// Root squash: calls from uid 0 act as this owner.
+    pub root_squash: Option<(u32, u32)>,
     /// Client networks allowed to connect; empty: any.
     pub allow: Vec<ipnet::IpNet>,
 }
@@ -49,6 +52,7 @@ impl Default for NfsConfig {
             file_mode: 0o644,
             dir_mode: 0o755,
             squash: None,
+            root_squash: None,
             allow: Vec::new(),
         }
     }
