@@ -63,6 +63,16 @@ struct ClusterFile {
     nfs_endpoint: Option<String>,
 }
 
+/// How to mount the export at `listen` (`HOST:PORT`).
+fn nfs_mount_hint(listen: &str) -> String {
+    match listen.rsplit_once(':') {
+        Some((host, port)) => format!(
+            "{host}:/ (mount -o vers=3,tcp,port={port},mountport={port},nolock {host}:/ /mnt)"
+        ),
+        None => listen.to_string(),
+    }
+}
+
 /// Writes `data` to `path` with mode 0600, atomically (temp file, fsync,
 /// rename, fsync of the directory).
 fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
@@ -230,13 +240,13 @@ pub async fn run(mut args: ServerArgs) -> anyhow::Result<()> {
     write_private(&cluster_path, &serde_json::to_vec_pretty(&file)?)?;
     println!(
         "Troika is running (data in {data}).\n\
-         \n  S3 endpoint:  http://{s3_addr}\n  Access key:   {access_key}\n  Secret key:   {secret_key}\n  Region:       us-east-1\n  NFS export:   {nfs}:/\n\
+         \n  S3 endpoint:  http://{s3_addr}\n  Access key:   {access_key}\n  Secret key:   {secret_key}\n  Region:       us-east-1\n  NFS export:   {nfs}\n\
          \n  Health:       curl http://{s3_addr}/health\n\
          \nTry it:\n  export AWS_ACCESS_KEY_ID={access_key} AWS_SECRET_ACCESS_KEY={secret_key} AWS_DEFAULT_REGION=us-east-1\n  aws --endpoint-url http://{s3_addr} s3 mb s3://demo\n  aws --endpoint-url http://{s3_addr} s3 cp ./some-file s3://demo/\n\
          \nConnection details are in {cluster}. Stop with Ctrl-C.",
         data = data.display(),
         cluster = cluster_path.display(),
-        nfs = args.nfs.nfs_listen.as_deref().unwrap_or("-"),
+        nfs = nfs_mount_hint(args.nfs.nfs_listen.as_deref().unwrap_or_default()),
     );
 
     tokio::select! {
