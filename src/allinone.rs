@@ -179,6 +179,7 @@ pub async fn run(mut args: ServerArgs) -> anyhow::Result<()> {
             meta: vec![meta_addr.clone()],
             zone: format!("zone{i}"),
             advertise: None,
+            repair_bytes_per_s: chunkstore::repair::DEFAULT_BYTES_PER_S,
         };
         let stop = stop();
         tasks.spawn(async move {

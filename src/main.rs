@@ -79,6 +79,10 @@ enum Role {
         /// Address other nodes reach this one at (default: the listen address).
         #[arg(long)]
         advertise: Option<String>,
+        /// Bandwidth this node may spend copying blobs to repair lost
+        /// copies (MiB/s), so client traffic keeps priority.
+        #[arg(long, default_value_t = 100)]
+        repair_mib_per_s: u64,
         #[command(flatten)]
         secret: SecretArgs,
     },
@@ -163,6 +167,7 @@ async fn run(role: Role) -> anyhow::Result<()> {
             meta,
             zone,
             advertise,
+            repair_mib_per_s,
             secret,
         } => {
             let secret = config::load_secret(&secret)?;
@@ -175,6 +180,7 @@ async fn run(role: Role) -> anyhow::Result<()> {
                     meta,
                     zone,
                     advertise,
+                    repair_bytes_per_s: repair_mib_per_s << 20,
                 },
                 config::shutdown_signal(),
             )

@@ -4,12 +4,14 @@
 //!
 //! - [`store`]: the on-disk format and its durability rules.
 //! - [`server`]: the HTTP service, registration and heartbeats.
-//! - [`client`]: what gateways use to put and get blobs.
+//! - [`client`]: what gateways (and repairing nodes) use to put and get blobs.
+//! - [`repair`]: copying blobs that lost copies, from a live holder.
 //! - [`api`]: paths and limits shared by both sides.
 
 pub mod api;
 pub mod client;
 pub mod error;
+pub mod repair;
 pub mod server;
 pub mod store;
 

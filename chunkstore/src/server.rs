@@ -22,6 +22,7 @@ use troika_rpc::secret::BODY_SHA256_HEADER;
 use troika_rpc::{ClusterSecret, RpcClient};
 
 use crate::api::BLOB_LIMIT_BYTES;
+use crate::client::ChunkClient;
 use crate::error::Error;
 use crate::store::{fsync_dir, BlobStore};
 
@@ -36,11 +37,13 @@ pub struct ChunkConfig {
     pub zone: String,
     /// Address other nodes reach this one at; defaults to the listener's.
     pub advertise: Option<String>,
+    /// Bandwidth repair copies may use.
+    pub repair_bytes_per_s: u64,
 }
 
-struct Shared {
-    store: BlobStore,
-    registered: AtomicBool,
+pub(crate) struct Shared {
+    pub(crate) store: BlobStore,
+    pub(crate) registered: AtomicBool,
 }
 
 /// Opens the blob store under `config.data_dir`, registers with the
@@ -66,6 +69,13 @@ pub async fn run(
         registered: AtomicBool::new(false),
     });
     let meta = MetaClient::new(RpcClient::new(config.secret.clone()), config.meta.clone());
+    let repairer = tokio::spawn(crate::repair::run(
+        shared.clone(),
+        meta.clone(),
+        ChunkClient::new(RpcClient::new(config.secret.clone())),
+        id,
+        config.repair_bytes_per_s,
+    ));
     let reporter = tokio::spawn(report(
         shared.clone(),
         meta,
@@ -96,6 +106,7 @@ pub async fn run(
         .merge(internal);
     let result = troika_rpc::serve::serve(listener, router, shutdown).await;
     reporter.abort();
+    repairer.abort();
     result.map_err(Error::Io)
 }
 

@@ -308,6 +308,11 @@ pub enum Command {
         blob: BlobWrite,
         now: u64,
     },
+    /// Copies a storage node made while repairing: added to the blobs'
+    /// placements (blobs no longer known are skipped).
+    RecordCopies {
+        blobs: Vec<BlobWrite>,
+    },
     /// The merge job is done with a file: forget its mark if no small write
     /// came since (`mark` is the mark it read).
     ClearFragmented {
@@ -451,6 +456,13 @@ pub enum Query {
         cookie: u64,
         limit: u32,
     },
+    /// Blobs below their goal that storage node `node` should copy now,
+    /// one-copy-left first. Answered by the leader, which knows which
+    /// nodes are alive.
+    RepairWork {
+        node: NodeId,
+        limit: u32,
+    },
     /// Files marked for the merge job whose mark is older than `before`:
     /// `(inode, mark)`.
     Fragmented {
@@ -494,7 +506,20 @@ pub enum Reply {
     },
     Range(FileRange),
     Marks(Vec<(InodeId, u64)>),
+    Repairs(Vec<RepairTask>),
 }
+
+/// One blob for a storage node to copy from one of `sources` (addresses of
+/// live nodes holding it).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RepairTask {
+    pub blob: BlobId,
+    pub size: u64,
+    pub sources: Vec<String>,
+}
+
+/// Copies every blob should have.
+pub const GOAL_COPIES: usize = 3;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NodeInfo {

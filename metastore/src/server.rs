@@ -409,6 +409,9 @@ async fn query(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
         }
         Ok(Ok(_)) => {}
     }
+    if let Query::RepairWork { node, limit } = q {
+        return repair_work(&s, node, limit as usize).await;
+    }
     let s2 = s.clone();
     let result = tokio::task::spawn_blocking(move || s2.store.query(&q)).await;
     match result {
@@ -431,6 +434,52 @@ async fn query(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
             Json(Reply::Nodes(nodes)).into_response()
         }
         Ok(Ok(reply)) => Json(reply).into_response(),
+        Ok(Err(e)) => error_response(e),
+        Err(e) => error_response(Error::Internal(e.to_string())),
+    }
+}
+
+/// Answers `RepairWork` with the nodes this leader has heard from within
+/// the down timeout. Right after an election it has not heard from every
+/// node yet, so it hands out no work until one down timeout has passed.
+async fn repair_work(s: &Arc<Shared>, node: NodeId, limit: usize) -> Response {
+    let alive: Vec<NodeId> = {
+        let live = s.liveness.lock().expect("liveness lock");
+        if live
+            .leader_since
+            .is_none_or(|t| t.elapsed() < NODE_DOWN_AFTER)
+        {
+            return Json(Reply::Repairs(Vec::new())).into_response();
+        }
+        live.seen
+            .iter()
+            .filter(|(_, (seen, _))| seen.elapsed() < NODE_DOWN_AFTER)
+            .map(|(id, _)| *id)
+            .collect()
+    };
+    let s2 = s.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let Reply::Nodes(nodes) = s2.store.query(&Query::ListNodes)? else {
+            return Err(Error::Internal("node list".into()));
+        };
+        let live = nodes
+            .into_iter()
+            .filter(|n| alive.contains(&n.id))
+            .map(|n| {
+                (
+                    n.id,
+                    crate::state::repair::LiveNode {
+                        addr: n.addr,
+                        zone: n.zone,
+                    },
+                )
+            })
+            .collect();
+        s2.store.repair_work(node, &live, limit)
+    })
+    .await;
+    match result {
+        Ok(Ok(tasks)) => Json(Reply::Repairs(tasks)).into_response(),
         Ok(Err(e)) => error_response(e),
         Err(e) => error_response(Error::Internal(e.to_string())),
     }

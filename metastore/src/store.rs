@@ -49,6 +49,18 @@ impl Store {
         }
     }
 
+    /// The repair work of storage node `node`, given the nodes alive now
+    /// (id → address and zone). Blocking.
+    pub fn repair_work(
+        &self,
+        node: crate::api::NodeId,
+        live: &std::collections::BTreeMap<crate::api::NodeId, state::repair::LiveNode>,
+        limit: usize,
+    ) -> Result<Vec<crate::api::RepairTask>, Error> {
+        let txn = self.db.begin_read()?;
+        state::repair::work_for(&txn, node, live, limit)
+    }
+
     /// Answers a query from a consistent snapshot. Blocking.
     pub fn query(&self, q: &Query) -> Result<Reply, Error> {
         let txn = self.db.begin_read()?;

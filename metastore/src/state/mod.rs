@@ -11,6 +11,7 @@ mod keys;
 mod namespace;
 mod objects;
 mod query;
+pub mod repair;
 pub mod tables;
 mod uploads;
 
@@ -214,6 +215,10 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
             now,
         } => {
             files::merge_extents(&mut t, *inode, expect, blob, *now)?;
+            Ok(Reply::Done)
+        }
+        Command::RecordCopies { blobs } => {
+            repair::record_copies(&mut t, blobs)?;
             Ok(Reply::Done)
         }
         Command::ClearFragmented { inode, mark } => {

@@ -171,6 +171,10 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
         }
         Query::ReadDir { dir, cookie, limit } => read_dir(txn, *dir, *cookie, *limit),
         Query::ReadRange { inode, offset, len } => read_range(txn, *inode, *offset, *len),
+        // Needs liveness, which only the meta server has.
+        Query::RepairWork { .. } => Err(Error::Invalid(
+            "repair work is answered by the meta leader".into(),
+        )),
         Query::Fragmented { before, limit } => {
             let mut out = Vec::new();
             for entry in txn.open_table(FRAGMENTED)?.iter()? {

@@ -1,0 +1,115 @@
+//! Repair on the storage node: the node asks the meta leader which blobs
+//! below their goal it should copy, pulls each from a live holder (whose
+//! block checksums verify the read; `put` then checks the SHA-256 against
+//! the name), stores it durably, and records the new copies. Copying is
+//! paced to a bandwidth limit so client traffic keeps priority.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use metastore::api::{BlobWrite, Command, NodeId, Query, Reply};
+use metastore::MetaClient;
+
+use crate::client::ChunkClient;
+use crate::server::Shared;
+
+/// Default repair bandwidth per node.
+pub const DEFAULT_BYTES_PER_S: u64 = 100 << 20;
+/// How often a node asks for repair work when it had none.
+pub const IDLE_INTERVAL: Duration = Duration::from_secs(2);
+/// Blobs asked for at once.
+const BATCH: u32 = 16;
+
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    meta: MetaClient,
+    peers: ChunkClient,
+    id: NodeId,
+    bytes_per_s: u64,
+) {
+    loop {
+        tokio::time::sleep(IDLE_INTERVAL).await;
+        if !shared.registered.load(Ordering::SeqCst) || shared.store.writes_disabled() {
+            continue;
+        }
+        // Keep going while there is work.
+        loop {
+            match round(&shared, &meta, &peers, id, bytes_per_s).await {
+                Ok(0) => break,
+                Ok(n) => tracing::info!(copies = n, "repaired blobs"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "repair round failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// One batch: returns how many copies were made and recorded.
+async fn round(
+    shared: &Arc<Shared>,
+    meta: &MetaClient,
+    peers: &ChunkClient,
+    id: NodeId,
+    bytes_per_s: u64,
+) -> Result<usize, metastore::Error> {
+    let tasks = match meta
+        .query(&Query::RepairWork {
+            node: id,
+            limit: BATCH,
+        })
+        .await?
+    {
+        Reply::Repairs(t) => t,
+        r => {
+            return Err(metastore::Error::Internal(format!(
+                "unexpected reply {r:?}"
+            )))
+        }
+    };
+    let mut made = Vec::new();
+    for task in tasks {
+        let start = Instant::now();
+        let mut copied = false;
+        for src in &task.sources {
+            let data = match peers.get(src, &task.blob, 0, task.size).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(blob = %task.blob, from = %src, error = %e, "repair read failed");
+                    continue;
+                }
+            };
+            let store = shared.clone();
+            let blob = task.blob;
+            match tokio::task::spawn_blocking(move || store.store.put(&blob, &data)).await {
+                Ok(Ok(_)) => {
+                    copied = true;
+                    break;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(blob = %task.blob, from = %src, error = %e, "repair copy refused")
+                }
+                Err(e) => tracing::warn!(error = %e, "repair task failed"),
+            }
+        }
+        if copied {
+            made.push(BlobWrite {
+                id: task.blob,
+                size: task.size,
+                nodes: vec![id],
+            });
+        }
+        // Pace to the bandwidth limit.
+        let due = Duration::from_secs_f64(task.size as f64 / bytes_per_s.max(1) as f64);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+    let n = made.len();
+    if n > 0 {
+        meta.command(&Command::RecordCopies { blobs: made }).await?;
+    }
+    Ok(n)
+}
