@@ -45,6 +45,9 @@ pub struct ServerArgs {
     /// Abort multipart uploads not completed within this many seconds.
     #[arg(long, default_value_t = 7 * 24 * 3600)]
     upload_expiry_secs: u64,
+    /// Delete a blob's copies once it has been unreferenced this long.
+    #[arg(long, default_value_t = 600)]
+    gc_grace_secs: u64,
     #[command(flatten)]
     nfs: crate::config::NfsArgs,
 }
@@ -160,6 +163,7 @@ pub async fn run(mut args: ServerArgs) -> anyhow::Result<()> {
             init: true,
             snapshot_every: 10_000,
             upload_expiry: Duration::from_secs(args.upload_expiry_secs),
+            gc_grace: Duration::from_secs(args.gc_grace_secs),
         };
         let stop = stop();
         async move {

@@ -61,6 +61,10 @@ enum Role {
         /// Abort multipart uploads not completed within this many seconds.
         #[arg(long, default_value_t = 7 * 24 * 3600)]
         upload_expiry_secs: u64,
+        /// Delete a blob's copies once it has been unreferenced this long
+        /// (seconds); longer than any request takes.
+        #[arg(long, default_value_t = 600)]
+        gc_grace_secs: u64,
         #[command(flatten)]
         secret: SecretArgs,
     },
@@ -135,6 +139,7 @@ async fn run(role: Role) -> anyhow::Result<()> {
             init,
             snapshot_every,
             upload_expiry_secs,
+            gc_grace_secs,
             secret,
         } => {
             let secret = config::load_secret(&secret)?;
@@ -155,6 +160,7 @@ async fn run(role: Role) -> anyhow::Result<()> {
                     init,
                     snapshot_every,
                     upload_expiry: std::time::Duration::from_secs(upload_expiry_secs),
+                    gc_grace: std::time::Duration::from_secs(gc_grace_secs),
                 },
                 config::shutdown_signal(),
             )

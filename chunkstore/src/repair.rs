@@ -1,4 +1,4 @@
-//! Repair on the storage node: the node asks the meta leader which blobs
+//! Repair and garbage on the storage node. Repair: the node asks the meta leader which blobs
 //! below their goal it should copy, pulls each from a live holder (whose
 //! block checksums verify the read; `put` then checks the SHA-256 against
 //! the name), stores it durably, and records the new copies. Copying is
@@ -20,6 +20,8 @@ pub const DEFAULT_BYTES_PER_S: u64 = 100 << 20;
 pub const IDLE_INTERVAL: Duration = Duration::from_secs(2);
 /// Blobs asked for at once.
 const BATCH: u32 = 16;
+/// Queued deletions handled at once.
+const DELETE_BATCH: u32 = 512;
 
 pub(crate) async fn run(
     shared: Arc<Shared>,
@@ -32,6 +34,9 @@ pub(crate) async fn run(
         tokio::time::sleep(IDLE_INTERVAL).await;
         if !shared.registered.load(Ordering::SeqCst) || shared.store.writes_disabled() {
             continue;
+        }
+        if let Err(e) = delete_garbage(&shared, &meta, id).await {
+            tracing::debug!(error = %e, "garbage deletion failed");
         }
         // Keep going while there is work.
         loop {
@@ -112,4 +117,63 @@ async fn round(
         meta.command(&Command::RecordCopies { blobs: made }).await?;
     }
     Ok(n)
+}
+
+/// Deletes the copies the metastore queued for this node (blobs collected
+/// as garbage), sparing any written after its cutoff, and reports them
+/// handled.
+async fn delete_garbage(
+    shared: &Arc<Shared>,
+    meta: &MetaClient,
+    id: NodeId,
+) -> Result<(), metastore::Error> {
+    loop {
+        let work = match meta
+            .query(&Query::DeleteWork {
+                node: id,
+                limit: DELETE_BATCH,
+            })
+            .await?
+        {
+            Reply::Deletions(d) => d,
+            r => {
+                return Err(metastore::Error::Internal(format!(
+                    "unexpected reply {r:?}"
+                )))
+            }
+        };
+        if work.is_empty() {
+            return Ok(());
+        }
+        let full = work.len() >= DELETE_BATCH as usize;
+        let store = shared.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let mut done = Vec::new();
+            let mut freed = 0;
+            for (blob, cutoff) in work {
+                match store.store.delete_unless_written_since(&blob, cutoff) {
+                    Ok(gone) => {
+                        freed += usize::from(gone);
+                        done.push(blob);
+                    }
+                    Err(e) => tracing::warn!(%blob, error = %e, "garbage deletion failed"),
+                }
+            }
+            (done, freed)
+        })
+        .await
+        .map_err(|e| metastore::Error::Internal(e.to_string()))?;
+        let (done, freed) = done;
+        if freed > 0 {
+            tracing::info!(blobs = freed, "deleted garbage copies");
+        }
+        meta.command(&Command::DeletedBlobs {
+            node: id,
+            blobs: done,
+        })
+        .await?;
+        if !full {
+            return Ok(());
+        }
+    }
 }

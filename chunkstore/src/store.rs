@@ -38,6 +38,8 @@ pub struct BlobStore {
     root: PathBuf,
     blob_count: AtomicU64,
     writes_disabled: AtomicBool,
+    /// Orders "already here" writes against garbage deletions.
+    gc_lock: std::sync::Mutex<()>,
 }
 
 /// What a PUT did.
@@ -78,6 +80,7 @@ impl BlobStore {
             root: root.to_path_buf(),
             blob_count: AtomicU64::new(count),
             writes_disabled: AtomicBool::new(false),
+            gc_lock: std::sync::Mutex::new(()),
         })
     }
 
@@ -108,9 +111,17 @@ impl BlobStore {
             return Err(Error::HashMismatch);
         }
         let path = self.path_of(id);
-        if let Ok(h) = self.read_header(&path) {
-            if h.data_len == data.len() as u64 {
-                return Ok(PutOutcome::AlreadyPresent);
+        {
+            // Already here: mark the copy as written now, so a garbage
+            // deletion queued before this write spares it.
+            let _gc = self.gc_lock.lock().expect("gc lock");
+            if let Ok(h) = self.read_header(&path) {
+                if h.data_len == data.len() as u64 {
+                    let f = OpenOptions::new().write(true).open(&path)?;
+                    f.set_modified(std::time::SystemTime::now())?;
+                    self.durable(f.sync_all())?;
+                    return Ok(PutOutcome::AlreadyPresent);
+                }
             }
         }
         let header = encode_header(id, data);
@@ -181,6 +192,27 @@ impl BlobStore {
             return Err(Error::Corrupt(format!("{id}: content hash mismatch")));
         }
         Ok(())
+    }
+
+    /// Removes blob `id` durably unless it was written after `cutoff`
+    /// (ns since the epoch); returns whether it is gone. Blocking.
+    pub fn delete_unless_written_since(&self, id: &BlobId, cutoff: u64) -> Result<bool, Error> {
+        let _gc = self.gc_lock.lock().expect("gc lock");
+        let path = self.path_of(id);
+        let written = match fs::metadata(&path) {
+            Ok(m) => m.modified()?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+            Err(e) => return Err(e.into()),
+        };
+        let written_ns = written
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        if written_ns > cutoff {
+            return Ok(false);
+        }
+        self.delete(id)?;
+        Ok(true)
     }
 
     /// Removes blob `id` durably. Removing a missing blob succeeds. Blocking.

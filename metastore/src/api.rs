@@ -313,6 +313,17 @@ pub enum Command {
     RecordCopies {
         blobs: Vec<BlobWrite>,
     },
+    /// Forgets blobs unreferenced since `cutoff` or before (at most
+    /// `limit`), queueing their copies for deletion on their nodes.
+    CollectGarbage {
+        cutoff: u64,
+        limit: u32,
+    },
+    /// A storage node has handled these queued deletions.
+    DeletedBlobs {
+        node: NodeId,
+        blobs: Vec<BlobId>,
+    },
     /// The merge job is done with a file: forget its mark if no small write
     /// came since (`mark` is the mark it read).
     ClearFragmented {
@@ -463,6 +474,12 @@ pub enum Query {
         node: NodeId,
         limit: u32,
     },
+    /// Copies storage node `node` should delete: (blob, cutoff). A copy
+    /// written after its cutoff is kept (a write raced the collection).
+    DeleteWork {
+        node: NodeId,
+        limit: u32,
+    },
     /// Files marked for the merge job whose mark is older than `before`:
     /// `(inode, mark)`.
     Fragmented {
@@ -507,6 +524,8 @@ pub enum Reply {
     Range(FileRange),
     Marks(Vec<(InodeId, u64)>),
     Repairs(Vec<RepairTask>),
+    Deletions(Vec<(BlobId, u64)>),
+    Collected(u64),
 }
 
 /// One blob for a storage node to copy from one of `sources` (addresses of

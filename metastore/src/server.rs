@@ -69,6 +69,8 @@ pub struct MetaConfig {
     pub snapshot_every: u64,
     /// Multipart uploads older than this are aborted (their parts freed).
     pub upload_expiry: Duration,
+    /// How long a blob stays unreferenced before its copies are deleted.
+    pub gc_grace: Duration,
 }
 
 struct Shared {
@@ -160,6 +162,7 @@ pub async fn run(
     });
     let watcher = tokio::spawn(watch_leadership(shared.clone()));
     let expirer = tokio::spawn(expire_uploads(shared.clone(), config.upload_expiry));
+    let collector = tokio::spawn(collect_garbage(shared.clone(), config.gc_grace));
     let internal_routes = Router::new()
         .route("/v1/command", post(command))
         .route("/v1/query", post(query))
@@ -186,6 +189,7 @@ pub async fn run(
         .map_err(|e| Error::Internal(e.to_string()));
     watcher.abort();
     expirer.abort();
+    collector.abort();
     let _ = raft.shutdown().await;
     result
 }
@@ -248,6 +252,46 @@ async fn group_commit(raft: Raft, mut queue: tokio::sync::mpsc::Receiver<Proposa
 
 /// On the leader: aborts multipart uploads older than `max_age`, so
 /// abandoned parts do not hold their blobs forever.
+/// On the leader: forgets blobs unreferenced for longer than `grace` and
+/// queues their copies for deletion (see `state::garbage`).
+async fn collect_garbage(s: Arc<Shared>, grace: Duration) {
+    let every = (grace / 4).clamp(Duration::from_millis(500), Duration::from_secs(30));
+    let client = rand::random::<u64>();
+    let mut seq = 0u64;
+    loop {
+        tokio::time::sleep(every).await;
+        if s.raft.metrics().borrow().state != ServerState::Leader {
+            continue;
+        }
+        loop {
+            let now = crate::client::now_ns();
+            seq += 1;
+            let req = Request {
+                client,
+                seq,
+                now,
+                cmd: crate::api::Command::CollectGarbage {
+                    cutoff: now.saturating_sub(grace.as_nanos() as u64),
+                    limit: 1000,
+                },
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if s.proposals.send((req, tx)).await.is_err() {
+                return;
+            }
+            match rx.await {
+                Ok(Ok(Ok(Reply::Collected(n)))) if n > 0 => {
+                    tracing::info!(blobs = n, "collected unreferenced blobs");
+                    if n < 1000 {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
 async fn expire_uploads(s: Arc<Shared>, max_age: Duration) {
     let every = (max_age / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     let client = rand::random::<u64>();

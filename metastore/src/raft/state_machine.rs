@@ -62,6 +62,7 @@ enum Row {
     Part(String, u32, String),
     Counter(String, u64),
     Fragmented(u64, u64),
+    Deletion(u64, String, u64),
     Applied(u64, u64, u64, String),
 }
 
@@ -361,6 +362,7 @@ impl StateMachine {
             dump!(PARTS, |k, v| Row::Part(k.0.to_string(), k.1, text(v)));
             dump!(COUNTERS, |k, v| Row::Counter(k.to_string(), v));
             dump!(FRAGMENTED, |k, v| Row::Fragmented(k, v));
+            dump!(DELETIONS, |k, v| Row::Deletion(k.0, hex::encode(k.1), v));
             dump!(APPLIED, |k, v| Row::Applied(k.0, k.1, v.0, text(v.1)));
             let file = w.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
@@ -401,6 +403,7 @@ impl StateMachine {
             txn.delete_table(PARTS)?;
             txn.delete_table(COUNTERS)?;
             txn.delete_table(FRAGMENTED)?;
+            txn.delete_table(DELETIONS)?;
             txn.delete_table(APPLIED)?;
             txn.delete_table(APPLIED_BY_TIME)?;
             state::create_all(&txn)?;
@@ -453,6 +456,9 @@ impl StateMachine {
                         }
                         Row::Fragmented(k, v) => {
                             t.fragmented.insert(k, v)?;
+                        }
+                        Row::Deletion(n, b, v) => {
+                            t.deletions.insert((n, hex::decode(b)?.as_slice()), v)?;
                         }
                         Row::Applied(c, s, time, v) => {
                             applied.insert((c, s), (time, v.as_bytes()))?;

@@ -7,6 +7,7 @@
 
 mod codec;
 mod files;
+mod garbage;
 mod keys;
 mod namespace;
 mod objects;
@@ -219,6 +220,13 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
         }
         Command::RecordCopies { blobs } => {
             repair::record_copies(&mut t, blobs)?;
+            Ok(Reply::Done)
+        }
+        Command::CollectGarbage { cutoff, limit } => {
+            garbage::collect(&mut t, *cutoff, *limit as usize).map(Reply::Collected)
+        }
+        Command::DeletedBlobs { node, blobs } => {
+            garbage::deleted(&mut t, *node, blobs)?;
             Ok(Reply::Done)
         }
         Command::ClearFragmented { inode, mark } => {

@@ -175,6 +175,22 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
         Query::RepairWork { .. } => Err(Error::Invalid(
             "repair work is answered by the meta leader".into(),
         )),
+        Query::DeleteWork { node, limit } => {
+            let table = txn.open_table(DELETIONS)?;
+            let mut out = Vec::new();
+            for entry in table.range((*node, &[][..])..)? {
+                let (k, v) = entry?;
+                let (n, blob) = k.value();
+                if n != *node || out.len() >= *limit as usize {
+                    break;
+                }
+                let blob: [u8; 32] = blob
+                    .try_into()
+                    .map_err(|_| Error::Internal("blob key is not 32 bytes".into()))?;
+                out.push((BlobId(blob), v.value()));
+            }
+            Ok(Reply::Deletions(out))
+        }
         Query::Fragmented { before, limit } => {
             let mut out = Vec::new();
             for entry in txn.open_table(FRAGMENTED)?.iter()? {

@@ -35,6 +35,9 @@ pub const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("par
 /// inode → time (ns) of its last write of a blob smaller than a full one:
 /// the files whose small blobs the gateways' merge job should rewrite.
 pub const FRAGMENTED: TableDefinition<u64, u64> = TableDefinition::new("fragmented");
+/// (storage node, blob SHA-256) → cutoff (ns): copies of collected blobs
+/// that node should delete, unless written after the cutoff.
+pub const DELETIONS: TableDefinition<(u64, &[u8]), u64> = TableDefinition::new("deletions");
 /// counters: `next_inode`.
 pub const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 
@@ -54,6 +57,7 @@ pub struct TableSet<'txn> {
     pub parts: Table<'txn, (&'static str, u32), &'static [u8]>,
     pub counters: Table<'txn, &'static str, u64>,
     pub fragmented: Table<'txn, u64, u64>,
+    pub deletions: Table<'txn, (u64, &'static [u8]), u64>,
 }
 
 impl<'txn> TableSet<'txn> {
@@ -73,6 +77,7 @@ impl<'txn> TableSet<'txn> {
             parts: txn.open_table(PARTS)?,
             counters: txn.open_table(COUNTERS)?,
             fragmented: txn.open_table(FRAGMENTED)?,
+            deletions: txn.open_table(DELETIONS)?,
         })
     }
 }
