@@ -256,6 +256,25 @@ async fn every_procedure_and_bad_input() {
     assert!(info.wtmax >= 1 << 20 && info.rtmax >= 1 << 20);
 }
 
+/// Starts one more gateway on `c` serving NFS at `nfs_addr` with `flags`.
+fn extra_gateway(c: &Cluster, name: &str, nfs_addr: &str, flags: &[&str]) -> Proc {
+    let host = nfs_addr.rsplit_once(':').expect("ip:port").0;
+    let metas: Vec<String> = c.metas.iter().map(|m| m.addr.clone()).collect();
+    let mut args = vec![
+        "gateway".to_string(),
+        "--meta".into(),
+        metas.join(","),
+        "--s3-listen".into(),
+        format!("{host}:{}", free_port(host)),
+        "--nfs-listen".into(),
+        nfs_addr.to_string(),
+        "--secret-file".into(),
+        c.secret_file.display().to_string(),
+    ];
+    args.extend(flags.iter().map(|f| f.to_string()));
+    Proc::start(name, args, c.dir.path())
+}
+
 /// Names listed after `cookie`, in listing order.
 async fn readdir_from(n: &mut Nfs, dir: &Fh, mut cookie: u64) -> Vec<String> {
     use nfs3_client::nfs3_types::nfs3::{cookieverf3, READDIRPLUS3args};
@@ -414,26 +433,17 @@ async fn s3_and_nfs_see_each_other_on_every_gateway() {
     // A read-only export of one bucket, on an extra gateway.
     let host = "127.0.2.9";
     let nfs_addr = format!("{host}:{}", free_port(host));
-    let metas: Vec<String> = c.metas.iter().map(|m| m.addr.clone()).collect();
-    let _ro = Proc::start(
+    let _ro = extra_gateway(
+        &c,
         "gateway-ro",
-        vec![
-            "gateway".into(),
-            "--meta".into(),
-            metas.join(","),
-            "--s3-listen".into(),
-            format!("{host}:{}", free_port(host)),
-            "--nfs-listen".into(),
-            nfs_addr.clone(),
-            "--nfs-export".into(),
-            "/site".into(),
-            "--nfs-read-only".into(),
-            "--nfs-allow".into(),
-            "10.0.0.0/8,127.0.0.1/32".into(),
-            "--secret-file".into(),
-            c.secret_file.display().to_string(),
+        &nfs_addr,
+        &[
+            "--nfs-export",
+            "/site",
+            "--nfs-read-only",
+            "--nfs-allow",
+            "10.0.0.0/8,127.0.0.1/32",
         ],
-        c.dir.path(),
     );
     let mut ro = mount_wait(&nfs_addr, "/site").await;
     let root = ro.root();
@@ -457,22 +467,7 @@ async fn s3_and_nfs_see_each_other_on_every_gateway() {
     // Root squash: root's new files are the anonymous user's, and root may
     // not give files away; other callers keep their identity.
     let squash_addr = format!("{host}:{}", free_port(host));
-    let _squash = Proc::start(
-        "gateway-squash",
-        vec![
-            "gateway".into(),
-            "--meta".into(),
-            metas.join(","),
-            "--s3-listen".into(),
-            format!("{host}:{}", free_port(host)),
-            "--nfs-listen".into(),
-            squash_addr.clone(),
-            "--nfs-root-squash".into(),
-            "--secret-file".into(),
-            c.secret_file.display().to_string(),
-        ],
-        c.dir.path(),
-    );
+    let _squash = extra_gateway(&c, "gateway-squash", &squash_addr, &["--nfs-root-squash"]);
     mount_wait(&squash_addr, "/").await;
     let mut root_user = mount_as(&squash_addr, "/", 0, 0).await.unwrap();
     let up = root_user.path("site/uploads").await.unwrap();
@@ -494,22 +489,11 @@ async fn s3_and_nfs_see_each_other_on_every_gateway() {
 
     // A client outside the allowed networks cannot even mount.
     let deny_addr = format!("{host}:{}", free_port(host));
-    let _deny = Proc::start(
+    let _deny = extra_gateway(
+        &c,
         "gateway-deny",
-        vec![
-            "gateway".into(),
-            "--meta".into(),
-            metas.join(","),
-            "--s3-listen".into(),
-            format!("{host}:{}", free_port(host)),
-            "--nfs-listen".into(),
-            deny_addr.clone(),
-            "--nfs-allow".into(),
-            "10.0.0.0/8".into(),
-            "--secret-file".into(),
-            c.secret_file.display().to_string(),
-        ],
-        c.dir.path(),
+        &deny_addr,
+        &["--nfs-allow", "10.0.0.0/8"],
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while tokio::net::TcpStream::connect(&deny_addr).await.is_err() {

@@ -252,6 +252,18 @@ async fn group_commit(raft: Raft, mut queue: tokio::sync::mpsc::Receiver<Proposa
 
 /// On the leader: aborts multipart uploads older than `max_age`, so
 /// abandoned parts do not hold their blobs forever.
+/// Proposes a command of this node's own (a leader task); `None` once the
+/// node is shutting down.
+async fn propose(s: &Shared, req: Request) -> Option<Result<Reply, Error>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    s.proposals.send((req, tx)).await.ok()?;
+    Some(match rx.await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::Unavailable("proposal dropped".into())),
+    })
+}
+
 /// On the leader: forgets blobs unreferenced for longer than `grace` and
 /// queues their copies for deletion (see `state::garbage`).
 async fn collect_garbage(s: Arc<Shared>, grace: Duration) {
@@ -275,12 +287,11 @@ async fn collect_garbage(s: Arc<Shared>, grace: Duration) {
                     limit: 1000,
                 },
             };
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            if s.proposals.send((req, tx)).await.is_err() {
+            let Some(outcome) = propose(&s, req).await else {
                 return;
-            }
-            match rx.await {
-                Ok(Ok(Ok(Reply::Collected(n)))) if n > 0 => {
+            };
+            match outcome {
+                Ok(Reply::Collected(n)) if n > 0 => {
                     tracing::info!(blobs = n, "collected unreferenced blobs");
                     if n < 1000 {
                         break;
@@ -321,12 +332,11 @@ async fn expire_uploads(s: Arc<Shared>, max_age: Duration) {
                     now,
                 },
             };
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            if s.proposals.send((req, tx)).await.is_err() {
+            let Some(outcome) = propose(&s, req).await else {
                 return;
-            }
-            match rx.await {
-                Ok(Ok(Ok(_))) => {
+            };
+            match outcome {
+                Ok(_) => {
                     tracing::info!(upload = %up.upload_id, bucket = %up.bucket, key = %up.key, "aborted an abandoned multipart upload")
                 }
                 other => {

@@ -306,18 +306,11 @@ pub fn write_file(
     if blob.size == 0 {
         return Ok(attr(id, &inode));
     }
-    record_blobs(t, std::slice::from_ref(blob))?;
-    let new = Extent {
-        offset,
-        len: blob.size,
-        blob: blob.id,
-        blob_offset: 0,
-    };
-    let end = offset + blob.size;
-    let covered = covering(t, id, offset, end)?;
     // New references first, so a blob shared by old and new extents never
     // touches zero on the way.
-    add_refs(t, std::slice::from_ref(&new))?;
+    let new = take_blob(t, blob, offset)?;
+    let end = offset + blob.size;
+    let covered = covering(t, id, offset, end)?;
     for e in &covered {
         t.extents.remove((id, e.offset))?;
         let mut kept = Vec::new();
@@ -451,6 +444,20 @@ pub fn rename(
     Ok(())
 }
 
+/// Records `blob` (just written) and takes a reference on it for an extent
+/// of all its bytes at file offset `offset`.
+fn take_blob(t: &mut TableSet, blob: &BlobWrite, offset: u64) -> Result<Extent, Error> {
+    record_blobs(t, std::slice::from_ref(blob))?;
+    let new = Extent {
+        offset,
+        len: blob.size,
+        blob: blob.id,
+        blob_offset: 0,
+    };
+    add_refs(t, std::slice::from_ref(&new))?;
+    Ok(new)
+}
+
 /// The extents of file `id` that cover `[offset, end)`, including one that
 /// starts before `offset` and reaches into it.
 fn covering(t: &TableSet, id: InodeId, offset: u64, end: u64) -> Result<Vec<Extent>, Error> {
@@ -492,14 +499,7 @@ pub fn merge_extents(
             "inode {id} changed during the merge"
         )));
     }
-    record_blobs(t, std::slice::from_ref(blob))?;
-    let new = Extent {
-        offset,
-        len: blob.size,
-        blob: blob.id,
-        blob_offset: 0,
-    };
-    add_refs(t, std::slice::from_ref(&new))?;
+    let new = take_blob(t, blob, offset)?;
     for e in expect {
         t.extents.remove((id, e.offset))?;
     }
