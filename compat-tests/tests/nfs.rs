@@ -244,7 +244,13 @@ async fn every_procedure_and_bad_input() {
     for e in all.iter().take(50).chain(all.iter().skip(200).take(50)) {
         n.remove(&dir, &e.0).await.unwrap();
     }
-    let rest = readdir_from(&mut n, &dir, cookie).await;
+    let rest: Vec<String> = n
+        .readdir_after(&dir, cookie, 4096)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
     let want_rest: Vec<String> = all[100..200]
         .iter()
         .chain(all[250..].iter())
@@ -273,33 +279,6 @@ fn extra_gateway(c: &Cluster, name: &str, nfs_addr: &str, flags: &[&str]) -> Pro
     ];
     args.extend(flags.iter().map(|f| f.to_string()));
     Proc::start(name, args, c.dir.path())
-}
-
-/// Names listed after `cookie`, in listing order.
-async fn readdir_from(n: &mut Nfs, dir: &Fh, mut cookie: u64) -> Vec<String> {
-    use nfs3_client::nfs3_types::nfs3::{cookieverf3, READDIRPLUS3args};
-    let mut out = Vec::new();
-    loop {
-        let r = n
-            .conn
-            .readdirplus(&READDIRPLUS3args {
-                dir: dir.clone(),
-                cookie,
-                cookieverf: cookieverf3::default(),
-                dircount: 4096,
-                maxcount: 4096,
-            })
-            .await
-            .expect("rpc")
-            .unwrap();
-        for e in r.reply.entries.0 {
-            cookie = e.cookie;
-            out.push(String::from_utf8(e.name.0.to_vec()).unwrap());
-        }
-        if r.reply.eof {
-            return out;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

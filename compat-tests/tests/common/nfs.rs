@@ -306,8 +306,18 @@ impl Nfs {
         dir: &Fh,
         maxcount: u32,
     ) -> NfsResult<Vec<(String, u64, fattr3)>> {
+        self.readdir_after(dir, 0, maxcount).await
+    }
+
+    /// The entries listed after `cookie` (0: from the start), in listing
+    /// order, as [`Nfs::readdir`] gives them.
+    pub async fn readdir_after(
+        &mut self,
+        dir: &Fh,
+        mut cookie: u64,
+        maxcount: u32,
+    ) -> NfsResult<Vec<(String, u64, fattr3)>> {
         let mut out = Vec::new();
-        let mut cookie = 0;
         let mut verf = cookieverf3::default();
         loop {
             let r = self
