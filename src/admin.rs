@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use metastore::api::{Command, Grant, Query, Reply};
+use metastore::api::{Command, Grant, NodeMode, Query, Reply};
 use metastore::MetaClient;
 use troika_rpc::{ClusterSecret, RpcClient};
 
@@ -23,8 +23,13 @@ pub struct AdminArgs {
 enum AdminCmd {
     /// Print a new random cluster secret (64 hex characters).
     GenSecret,
-    /// Storage nodes and namespace statistics.
-    Status,
+    /// Metadata group, storage nodes with their state, blobs per health
+    /// class, repair/rebalance/drain/scrub progress, namespace statistics.
+    Status {
+        /// The storage part as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Access keys.
     Key {
         #[command(subcommand)]
@@ -35,6 +40,92 @@ enum AdminCmd {
         #[command(subcommand)]
         cmd: MetaCmd,
     },
+    /// Storage nodes: maintenance, draining, removal.
+    Node {
+        #[command(subcommand)]
+        cmd: NodeCmd,
+    },
+    /// Replication goals (copies per blob) of buckets and directories.
+    Goal {
+        #[command(subcommand)]
+        cmd: GoalCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCmd {
+    /// Put a node in maintenance for a while: while it lasts, the node's
+    /// absence starts no repair and it takes no new copies.
+    Maintenance {
+        id: u64,
+        /// How long (e.g. 30m, 2h, 45s).
+        #[arg(long = "for", default_value = "1h", value_parser = parse_duration)]
+        duration: std::time::Duration,
+    },
+    /// Move every copy off a node; once it holds none, remove it.
+    Drain { id: u64 },
+    /// Take a node out of the cluster. Refused while metadata still places
+    /// copies on it, unless --force (they then count as lost and are
+    /// remade from the others).
+    Remove {
+        id: u64,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Return a node to normal service (ends maintenance or draining).
+    Activate { id: u64 },
+}
+
+#[derive(Subcommand)]
+enum GoalCmd {
+    /// Set the goal of PATH (`/bucket` or `/bucket/dir`; `/` for new
+    /// buckets) and everything below it: 1 to 5 copies.
+    Set { path: String, goal: u8 },
+    /// Show the goal of PATH.
+    Get { path: String },
+}
+
+/// Parses `90`, `45s`, `30m`, `2h` or `1d`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, "s"), |i| text.split_at(i));
+    let n: u64 = num.parse().map_err(|_| format!("not a duration: {text}"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("unknown unit in {text} (s, m, h, d)")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn activity_line(name: &str, a: &metastore::api::Activity) -> String {
+    let eta = a
+        .eta_secs
+        .map(|s| format!(", ETA {}m{:02}s", s / 60, s % 60))
+        .unwrap_or_default();
+    format!(
+        "{name:<10} {} pending at {}/s{eta}",
+        human(a.pending_bytes),
+        human(a.bytes_per_s)
+    )
 }
 
 #[derive(Subcommand)]
@@ -85,7 +176,13 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCmd::GenSecret => {
             println!("{}", ClusterSecret::generate().to_hex());
         }
-        AdminCmd::Status => {
+        AdminCmd::Status { json: true } => {
+            let Reply::Status(st) = client(&args)?.query(&Query::ClusterStatus).await? else {
+                anyhow::bail!("unexpected reply to a status query");
+            };
+            println!("{}", serde_json::to_string_pretty(&st)?);
+        }
+        AdminCmd::Status { json: false } => {
             let meta = client(&args)?;
             println!(
                 "{:<6} {:<22} {:<10} {:<7} {:>6} {:>10} {:>10}",
@@ -108,25 +205,119 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 }
             }
             println!();
-            let nodes = meta.list_nodes().await.context("listing nodes")?;
+            let Reply::Status(st) = meta
+                .query(&Query::ClusterStatus)
+                .await
+                .context("reading the storage status")?
+            else {
+                anyhow::bail!("unexpected reply to a status query");
+            };
             let stats = meta.stats().await.context("reading statistics")?;
             println!(
-                "{:<20} {:<22} {:<10} {:<6} {:>14} {:>14} {:>10}",
-                "NODE", "ADDRESS", "ZONE", "STATE", "CAPACITY", "FREE", "BLOBS"
+                "{:<20} {:<22} {:<8} {:<26} {:>10} {:>10} {:>6} {:>8} {:>10} {:>8}",
+                "NODE",
+                "ADDRESS",
+                "ZONE",
+                "STATE",
+                "CAPACITY",
+                "USED",
+                "FILL",
+                "COPIES",
+                "SCRUB",
+                "BAD"
             );
-            for n in &nodes {
+            for n in &st.nodes {
+                // Share of the current pass done / passes finished.
+                let scrub = match (n.scrub.checked_bytes.min(n.scrub.pass_bytes) * 100)
+                    .checked_div(n.scrub.pass_bytes)
+                {
+                    Some(pct) => format!("{pct}%/{}", n.scrub.passes),
+                    None => format!("-/{}", n.scrub.passes),
+                };
                 println!(
-                    "{:<20} {:<22} {:<10} {:<6} {:>14} {:>14} {:>10}",
+                    "{:<20} {:<22} {:<8} {:<26} {:>10} {:>10} {:>5.1}% {:>8} {:>10} {:>8}",
                     n.id,
                     n.addr,
                     n.zone,
-                    if n.alive { "up" } else { "down" },
-                    n.capacity_bytes,
-                    n.free_bytes,
-                    n.blob_count
+                    n.state,
+                    human(n.capacity_bytes),
+                    human(n.used_bytes),
+                    n.fill() * 100.0,
+                    n.placed.blobs,
+                    scrub,
+                    n.scrub.bad_found
                 );
             }
+            let h = &st.health;
+            println!("\nBLOBS      COUNT      BYTES");
+            for (name, c) in [
+                ("ok", h.ok),
+                ("over goal", h.over_goal),
+                ("under goal", h.under_goal),
+                ("one copy", h.one_copy),
+                ("lost", h.lost),
+            ] {
+                println!("{name:<10} {:>6} {:>10}", c.blobs, human(c.bytes));
+            }
+            println!();
+            println!("{}", activity_line("repair", &st.repair));
+            println!("{}", activity_line("rebalance", &st.rebalance));
+            println!("{}", activity_line("drain", &st.drain));
+            println!("{}", activity_line("scrub", &st.scrub));
             println!("\n{}", serde_json::to_string_pretty(&stats)?);
+        }
+        AdminCmd::Node { cmd } => {
+            let meta = client(&args)?;
+            let (id, mode) = match cmd {
+                NodeCmd::Maintenance { id, duration } => (
+                    *id,
+                    NodeMode::Maintenance {
+                        until: gateway::namespace::now_ns() + duration.as_nanos() as u64,
+                    },
+                ),
+                NodeCmd::Drain { id } => (*id, NodeMode::Draining),
+                NodeCmd::Activate { id } => (*id, NodeMode::Active),
+                NodeCmd::Remove { id, force } => {
+                    let Reply::Status(st) = meta.query(&Query::ClusterStatus).await? else {
+                        anyhow::bail!("unexpected reply to a status query");
+                    };
+                    let node = st
+                        .nodes
+                        .iter()
+                        .find(|n| n.id == *id)
+                        .with_context(|| format!("no storage node {id}"))?;
+                    anyhow::ensure!(
+                        *force || node.placed.blobs == 0,
+                        "node {id} still holds {} copies: drain it first (or --force)",
+                        node.placed.blobs
+                    );
+                    (*id, NodeMode::Removed)
+                }
+            };
+            meta.command(&Command::SetNodeMode { id, mode }).await?;
+            println!("node {id}: {mode:?}");
+        }
+        AdminCmd::Goal {
+            cmd: GoalCmd::Set { path, goal },
+        } => {
+            client(&args)?
+                .command(&Command::SetGoal {
+                    path: path.clone(),
+                    goal: *goal,
+                })
+                .await?;
+            println!("{path}: goal {goal}");
+        }
+        AdminCmd::Goal {
+            cmd: GoalCmd::Get { path },
+        } => {
+            let Reply::Goal(goal) = client(&args)?
+                .query(&Query::GetGoal { path: path.clone() })
+                .await?
+            else {
+                anyhow::bail!("unexpected reply to a goal query");
+            };
+            println!("{path}: goal {goal}");
         }
         AdminCmd::Key { cmd: KeyCmd::List } => {
             let meta = client(&args)?;

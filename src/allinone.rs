@@ -164,6 +164,8 @@ pub async fn run(mut args: ServerArgs) -> anyhow::Result<()> {
             snapshot_every: 10_000,
             upload_expiry: Duration::from_secs(args.upload_expiry_secs),
             gc_grace: Duration::from_secs(args.gc_grace_secs),
+            node_down: metastore::server::NODE_DOWN_AFTER,
+            orphan_age: Duration::from_secs(3600),
         };
         let stop = stop();
         async move {
@@ -184,6 +186,9 @@ pub async fn run(mut args: ServerArgs) -> anyhow::Result<()> {
             zone: format!("zone{i}"),
             advertise: None,
             repair_bytes_per_s: chunkstore::repair::DEFAULT_BYTES_PER_S,
+            rebalance_bytes_per_s: chunkstore::repair::DEFAULT_BYTES_PER_S / 2,
+            scrub_bytes_per_s: chunkstore::scrub::DEFAULT_BYTES_PER_S,
+            capacity_bytes: None,
         };
         let stop = stop();
         tasks.spawn(async move {

@@ -65,6 +65,14 @@ enum Role {
         /// (seconds); longer than any request takes.
         #[arg(long, default_value_t = 600)]
         gc_grace_secs: u64,
+        /// A storage node unheard for this many seconds is down, and its
+        /// copies are remade elsewhere (unless it is in maintenance).
+        #[arg(long, default_value_t = 30)]
+        node_down_secs: u64,
+        /// Delete blob files no record names once they are this old
+        /// (seconds): longer than any write takes from copy to commit.
+        #[arg(long, default_value_t = 3600)]
+        orphan_age_secs: u64,
         #[command(flatten)]
         secret: SecretArgs,
     },
@@ -87,6 +95,17 @@ enum Role {
         /// copies (MiB/s), so client traffic keeps priority.
         #[arg(long, default_value_t = 100)]
         repair_mib_per_s: u64,
+        /// Bandwidth for moving blobs onto this node to even out fill
+        /// (MiB/s); lower than repair so client traffic keeps priority.
+        #[arg(long, default_value_t = 50)]
+        rebalance_mib_per_s: u64,
+        /// Rate at which the scrubber re-reads and verifies this node's
+        /// blobs (MiB/s); 0 turns scrubbing off.
+        #[arg(long, default_value_t = 16)]
+        scrub_mib_per_s: u64,
+        /// Bytes this node may hold (MiB); by default its file system's size.
+        #[arg(long)]
+        capacity_mib: Option<u64>,
         #[command(flatten)]
         secret: SecretArgs,
     },
@@ -140,6 +159,8 @@ async fn run(role: Role) -> anyhow::Result<()> {
             snapshot_every,
             upload_expiry_secs,
             gc_grace_secs,
+            node_down_secs,
+            orphan_age_secs,
             secret,
         } => {
             let secret = config::load_secret(&secret)?;
@@ -161,6 +182,8 @@ async fn run(role: Role) -> anyhow::Result<()> {
                     snapshot_every,
                     upload_expiry: std::time::Duration::from_secs(upload_expiry_secs),
                     gc_grace: std::time::Duration::from_secs(gc_grace_secs),
+                    node_down: std::time::Duration::from_secs(node_down_secs.max(1)),
+                    orphan_age: std::time::Duration::from_secs(orphan_age_secs),
                 },
                 config::shutdown_signal(),
             )
@@ -174,6 +197,9 @@ async fn run(role: Role) -> anyhow::Result<()> {
             zone,
             advertise,
             repair_mib_per_s,
+            rebalance_mib_per_s,
+            scrub_mib_per_s,
+            capacity_mib,
             secret,
         } => {
             let secret = config::load_secret(&secret)?;
@@ -187,6 +213,9 @@ async fn run(role: Role) -> anyhow::Result<()> {
                     zone,
                     advertise,
                     repair_bytes_per_s: repair_mib_per_s << 20,
+                    rebalance_bytes_per_s: rebalance_mib_per_s << 20,
+                    scrub_bytes_per_s: scrub_mib_per_s << 20,
+                    capacity_bytes: capacity_mib.map(|m| m << 20),
                 },
                 config::shutdown_signal(),
             )

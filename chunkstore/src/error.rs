@@ -14,6 +14,8 @@ pub enum Error {
     TooLarge,
     #[error("node stopped taking writes after an fsync failure")]
     WritesDisabled,
+    #[error("node is full (its capacity limit)")]
+    Full,
     #[error("disk I/O: {0}")]
     Io(#[from] std::io::Error),
     #[error("node {addr} unreachable: {detail}")]
@@ -34,6 +36,7 @@ impl Error {
             Error::HashMismatch | Error::BadRange => S::BAD_REQUEST,
             Error::TooLarge => S::PAYLOAD_TOO_LARGE,
             Error::WritesDisabled => S::SERVICE_UNAVAILABLE,
+            Error::Full => S::INSUFFICIENT_STORAGE,
             Error::Corrupt(_) => S::UNPROCESSABLE_ENTITY,
             Error::Io(_) | Error::Unreachable { .. } | Error::Remote { .. } => {
                 S::INTERNAL_SERVER_ERROR

@@ -5,13 +5,17 @@
 //! - [`store`]: the on-disk format and its durability rules.
 //! - [`server`]: the HTTP service, registration and heartbeats.
 //! - [`client`]: what gateways (and repairing nodes) use to put and get blobs.
-//! - [`repair`]: copying blobs that lost copies, from a live holder.
+//! - [`repair`]: copying blobs that lost copies (or move to even out
+//!   fill) from a live holder, and deleting what the metastore dropped.
+//! - [`scrub`]: re-reading every blob in the background; bad copies and
+//!   orphans.
 //! - [`api`]: paths and limits shared by both sides.
 
 pub mod api;
 pub mod client;
 pub mod error;
 pub mod repair;
+pub mod scrub;
 pub mod server;
 pub mod store;
 

@@ -1,8 +1,10 @@
-//! Repair and garbage on the storage node. Repair: the node asks the meta leader which blobs
-//! below their goal it should copy, pulls each from a live holder (whose
-//! block checksums verify the read; `put` then checks the SHA-256 against
-//! the name), stores it durably, and records the new copies. Copying is
-//! paced to a bandwidth limit so client traffic keeps priority.
+//! Repair, rebalancing and garbage on the storage node. The node asks the
+//! meta leader which blobs it should copy (below their goal, or moves to
+//! even out fill), pulls each from a live holder (whose block checksums
+//! verify the read; `put` then checks the SHA-256 against the name), stores
+//! it durably, and records the new copies; a move's old copy is dropped in
+//! the same command. Copying is paced to bandwidth limits so client traffic
+//! keeps priority. The node also deletes the copies the metastore dropped.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,13 +25,15 @@ const BATCH: u32 = 16;
 /// Queued deletions handled at once.
 const DELETE_BATCH: u32 = 512;
 
-pub(crate) async fn run(
-    shared: Arc<Shared>,
-    meta: MetaClient,
-    peers: ChunkClient,
-    id: NodeId,
-    bytes_per_s: u64,
-) {
+/// Bandwidth limits for copying.
+#[derive(Clone, Copy)]
+pub struct Pace {
+    pub repair_bytes_per_s: u64,
+    pub rebalance_bytes_per_s: u64,
+}
+
+pub(crate) async fn run(shared: Arc<Shared>, meta: MetaClient, peers: ChunkClient, pace: Pace) {
+    let id = shared.id;
     loop {
         tokio::time::sleep(IDLE_INTERVAL).await;
         if !shared.registered.load(Ordering::SeqCst) || shared.store.writes_disabled() {
@@ -40,7 +44,7 @@ pub(crate) async fn run(
         }
         // Keep going while there is work.
         loop {
-            match round(&shared, &meta, &peers, id, bytes_per_s).await {
+            match round(&shared, &meta, &peers, id, pace).await {
                 Ok(0) => break,
                 Ok(n) => tracing::info!(copies = n, "repaired blobs"),
                 Err(e) => {
@@ -58,7 +62,7 @@ async fn round(
     meta: &MetaClient,
     peers: &ChunkClient,
     id: NodeId,
-    bytes_per_s: u64,
+    pace: Pace,
 ) -> Result<usize, metastore::Error> {
     let tasks = match meta
         .query(&Query::RepairWork {
@@ -75,6 +79,7 @@ async fn round(
         }
     };
     let mut made = Vec::new();
+    let mut moves = Vec::new();
     for task in tasks {
         let start = Instant::now();
         let mut copied = false;
@@ -105,8 +110,20 @@ async fn round(
                 size: task.size,
                 nodes: vec![id],
             });
+            let counter = match task.move_from {
+                Some(from) => {
+                    moves.push((task.blob, from));
+                    &shared.progress.moved_bytes
+                }
+                None => &shared.progress.repaired_bytes,
+            };
+            counter.fetch_add(task.size, Ordering::Relaxed);
         }
         // Pace to the bandwidth limit.
+        let bytes_per_s = match task.move_from {
+            Some(_) => pace.rebalance_bytes_per_s,
+            None => pace.repair_bytes_per_s,
+        };
         let due = Duration::from_secs_f64(task.size as f64 / bytes_per_s.max(1) as f64);
         if let Some(wait) = due.checked_sub(start.elapsed()) {
             tokio::time::sleep(wait).await;
@@ -114,7 +131,12 @@ async fn round(
     }
     let n = made.len();
     if n > 0 {
-        meta.command(&Command::RecordCopies { blobs: made }).await?;
+        meta.command(&Command::RecordCopies {
+            blobs: made,
+            moves,
+            cutoff: metastore::client::now_ns(),
+        })
+        .await?;
     }
     Ok(n)
 }
@@ -132,6 +154,10 @@ async fn delete_garbage(
             .query(&Query::DeleteWork {
                 node: id,
                 limit: DELETE_BATCH,
+                due: Some(
+                    metastore::client::now_ns()
+                        .saturating_sub(metastore::server::DELETE_DELAY.as_nanos() as u64),
+                ),
             })
             .await?
         {

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use metastore::api::{BlobId, Command, Heartbeat, NodeId};
+use metastore::api::{BlobId, Command, CopyProgress, Heartbeat, NodeId, ScrubProgress};
 use metastore::MetaClient;
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -39,11 +39,52 @@ pub struct ChunkConfig {
     pub advertise: Option<String>,
     /// Bandwidth repair copies may use.
     pub repair_bytes_per_s: u64,
+    /// Bandwidth rebalancing moves may use.
+    pub rebalance_bytes_per_s: u64,
+    /// Scrubbing rate; 0: off.
+    pub scrub_bytes_per_s: u64,
+    /// Most bytes the node may hold (default: its file system's size).
+    pub capacity_bytes: Option<u64>,
 }
 
 pub(crate) struct Shared {
     pub(crate) store: BlobStore,
     pub(crate) registered: AtomicBool,
+    pub(crate) id: NodeId,
+    pub(crate) progress: Progress,
+    /// Bad copies found, to be reported to the metastore.
+    bad: tokio::sync::mpsc::UnboundedSender<BlobId>,
+}
+
+/// Counters the heartbeat reports.
+#[derive(Default)]
+pub(crate) struct Progress {
+    pub(crate) repaired_bytes: AtomicU64,
+    pub(crate) moved_bytes: AtomicU64,
+    pub(crate) scrub_passes: AtomicU64,
+    pub(crate) scrub_checked_blobs: AtomicU64,
+    pub(crate) scrub_checked_bytes: AtomicU64,
+    pub(crate) scrub_pass_bytes: AtomicU64,
+    /// Checked over every pass, for the rate.
+    pub(crate) scrub_total_bytes: AtomicU64,
+    pub(crate) bad_found: AtomicU64,
+}
+
+impl Shared {
+    /// Takes a bad copy out of service and has it reported, so the
+    /// metastore forgets it and repair remakes it from a good one.
+    pub(crate) fn bad_copy(&self, id: &BlobId, why: &str) {
+        match self.store.quarantine(id) {
+            Ok(true) => {
+                tracing::error!(blob = %id, %why, "bad blob copy: quarantined, to be repaired");
+                self.progress.bad_found.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(false) => {} // found twice at once: the first took it
+            Err(e) => tracing::error!(blob = %id, error = %e, "quarantine failed"),
+        }
+        // Reported even if the move failed: the copy must not be read.
+        let _ = self.bad.send(*id);
+    }
 }
 
 /// Opens the blob store under `config.data_dir`, registers with the
@@ -54,9 +95,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
     let dir = config.data_dir.clone();
+    let limit = config.capacity_bytes;
     let (store, id) = tokio::task::spawn_blocking(move || -> Result<_, Error> {
         std::fs::create_dir_all(&dir)?;
-        Ok((BlobStore::open(&dir)?, node_id(&dir)?))
+        Ok((BlobStore::open_limited(&dir, limit)?, node_id(&dir)?))
     })
     .await
     .map_err(|e| Error::Io(std::io::Error::other(e)))??;
@@ -64,18 +106,30 @@ pub async fn run(
         Some(a) => a,
         None => listener.local_addr()?.to_string(),
     };
+    let (bad, bad_rx) = tokio::sync::mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         store,
         registered: AtomicBool::new(false),
+        id,
+        progress: Progress::default(),
+        bad,
     });
     let meta = MetaClient::new(RpcClient::new(config.secret.clone()), config.meta.clone());
     let repairer = tokio::spawn(crate::repair::run(
         shared.clone(),
         meta.clone(),
         ChunkClient::new(RpcClient::new(config.secret.clone())),
-        id,
-        config.repair_bytes_per_s,
+        crate::repair::Pace {
+            repair_bytes_per_s: config.repair_bytes_per_s,
+            rebalance_bytes_per_s: config.rebalance_bytes_per_s,
+        },
     ));
+    let scrubber = tokio::spawn(crate::scrub::run(
+        shared.clone(),
+        meta.clone(),
+        config.scrub_bytes_per_s,
+    ));
+    let bad_reporter = tokio::spawn(crate::scrub::report_bad(id, meta.clone(), bad_rx));
     let reporter = tokio::spawn(report(
         shared.clone(),
         meta,
@@ -107,6 +161,8 @@ pub async fn run(
     let result = troika_rpc::serve::serve(listener, router, shutdown).await;
     reporter.abort();
     repairer.abort();
+    scrubber.abort();
+    bad_reporter.abort();
     result.map_err(Error::Io)
 }
 
@@ -147,10 +203,29 @@ async fn report(shared: Arc<Shared>, meta: MetaClient, id: NodeId, addr: String,
     }
     shared.registered.store(true, Ordering::Relaxed);
     let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+    let mut copy_rate = Rate::default();
+    let mut scrub_rate = Rate::default();
     loop {
         tick.tick().await;
         let (capacity_bytes, free_bytes) = shared.store.capacity().unwrap_or((0, 0));
+        let p = &shared.progress;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (repaired, moved) = (get(&p.repaired_bytes), get(&p.moved_bytes));
         let hb = Heartbeat {
+            used_bytes: shared.store.used_bytes(),
+            scrub: ScrubProgress {
+                passes: get(&p.scrub_passes),
+                checked_blobs: get(&p.scrub_checked_blobs),
+                checked_bytes: get(&p.scrub_checked_bytes),
+                pass_bytes: get(&p.scrub_pass_bytes),
+                bad_found: get(&p.bad_found),
+                bytes_per_s: scrub_rate.update(get(&p.scrub_total_bytes)),
+            },
+            copies: CopyProgress {
+                repaired_bytes: repaired,
+                moved_bytes: moved,
+                bytes_per_s: copy_rate.update(repaired + moved),
+            },
             id,
             // A node that stopped taking writes reports no free space, so
             // no new blobs are placed on it.
@@ -165,6 +240,30 @@ async fn report(shared: Arc<Shared>, meta: MetaClient, id: NodeId, addr: String,
         if let Err(e) = meta.heartbeat(&hb).await {
             tracing::debug!(error = %e, "heartbeat failed");
         }
+    }
+}
+
+/// A counter's recent rate: the change over the last few seconds.
+#[derive(Default)]
+struct Rate {
+    samples: std::collections::VecDeque<(std::time::Instant, u64)>,
+}
+
+impl Rate {
+    const WINDOW: Duration = Duration::from_secs(5);
+
+    fn update(&mut self, total: u64) -> u64 {
+        let now = std::time::Instant::now();
+        self.samples.push_back((now, total));
+        while self.samples.len() > 2 && now - self.samples[0].0 > Self::WINDOW {
+            self.samples.pop_front();
+        }
+        let (t0, v0) = self.samples[0];
+        let secs = (now - t0).as_secs_f64();
+        if secs <= 0.0 {
+            return 0;
+        }
+        (total.saturating_sub(v0) as f64 / secs) as u64
     }
 }
 
@@ -239,11 +338,18 @@ async fn get_blob(
     let Some(id) = BlobId::from_hex(&id) else {
         return bad_id();
     };
-    match blocking(move || s.store.get(&id, q.offset.unwrap_or(0), q.len)).await {
+    let store = s.clone();
+    match blocking(move || store.store.get(&id, q.offset.unwrap_or(0), q.len)).await {
         Ok(data) => Bytes::from(data).into_response(),
         Err(e) => {
-            if matches!(e, Error::Corrupt(_)) {
-                tracing::error!(blob = %id, error = %e, "corrupt blob copy");
+            if let Error::Corrupt(why) = &e {
+                // The reader falls back to another copy; this one goes.
+                let (s, why) = (s.clone(), why.clone());
+                let _ = blocking(move || {
+                    s.bad_copy(&id, &why);
+                    Ok(())
+                })
+                .await;
             }
             error_response(e)
         }

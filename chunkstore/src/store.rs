@@ -37,6 +37,10 @@ const FIXED_HEADER_BYTES: usize = 4 + 4 + 8 + 32 + 4 + 4;
 pub struct BlobStore {
     root: PathBuf,
     blob_count: AtomicU64,
+    /// Bytes of blob files (headers included).
+    used_bytes: AtomicU64,
+    /// Most bytes this node may hold (`--capacity-mib`).
+    limit: Option<u64>,
     writes_disabled: AtomicBool,
     /// Orders "already here" writes against garbage deletions.
     gc_lock: std::sync::Mutex<()>,
@@ -59,26 +63,37 @@ impl BlobStore {
     /// Opens the store under `root`, creating its directories (durably) and
     /// clearing temp files a crash left behind.
     pub fn open(root: &Path) -> Result<Self, Error> {
+        Self::open_limited(root, None)
+    }
+
+    /// Opens the store, holding at most `limit` bytes if given.
+    pub fn open_limited(root: &Path, limit: Option<u64>) -> Result<Self, Error> {
         let blobs = root.join("blobs");
         let tmp = root.join("tmp");
         fs::create_dir_all(&blobs)?;
         fs::create_dir_all(&tmp)?;
+        fs::create_dir_all(root.join(QUARANTINE))?;
         for entry in fs::read_dir(&tmp)? {
             let _ = fs::remove_file(entry?.path());
         }
-        let mut count = 0;
+        let (mut count, mut used) = (0, 0);
         for i in 0..=255u8 {
             let dir = blobs.join(format!("{i:02x}"));
             if !dir.exists() {
                 fs::create_dir(&dir)?;
             }
-            count += fs::read_dir(&dir)?.count() as u64;
+            for entry in fs::read_dir(&dir)? {
+                count += 1;
+                used += entry?.metadata()?.len();
+            }
         }
         fsync_dir(&blobs)?;
         fsync_dir(root)?;
         Ok(Self {
             root: root.to_path_buf(),
             blob_count: AtomicU64::new(count),
+            used_bytes: AtomicU64::new(used),
+            limit,
             writes_disabled: AtomicBool::new(false),
             gc_lock: std::sync::Mutex::new(()),
         })
@@ -90,6 +105,46 @@ impl BlobStore {
 
     pub fn blob_count(&self) -> u64 {
         self.blob_count.load(Ordering::Relaxed)
+    }
+
+    pub fn used_bytes(&self) -> u64 {
+        self.used_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The blobs in one of the 256 directories (`prefix` is its first
+    /// byte): id, file length and modification time (ns).
+    pub fn list(&self, prefix: u8) -> Result<Vec<(BlobId, u64, u64)>, Error> {
+        let dir = self.root.join("blobs").join(format!("{prefix:02x}"));
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let Some(id) = entry.file_name().to_str().and_then(BlobId::from_hex) else {
+                continue;
+            };
+            let Ok(meta) = entry.metadata() else {
+                continue; // deleted meanwhile
+            };
+            out.push((id, meta.len(), mtime_ns(&meta)));
+        }
+        Ok(out)
+    }
+
+    /// Moves a bad copy out of the way (into `quarantine/`, kept for an
+    /// operator to look at), so it is never served again; false if it was
+    /// not there (already moved). Blocking.
+    pub fn quarantine(&self, id: &BlobId) -> Result<bool, Error> {
+        let _gc = self.gc_lock.lock().expect("gc lock");
+        let path = self.path_of(id);
+        let len = match fs::metadata(&path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        fs::rename(&path, self.root.join(QUARANTINE).join(id.to_hex()))?;
+        self.durable(fsync_dir(path.parent().expect("blob path has a parent")))?;
+        self.blob_count.fetch_sub(1, Ordering::Relaxed);
+        self.used_bytes.fetch_sub(len, Ordering::Relaxed);
+        Ok(true)
     }
 
     pub fn writes_disabled(&self) -> bool {
@@ -125,6 +180,10 @@ impl BlobStore {
             }
         }
         let header = encode_header(id, data);
+        let size = (header.len() + data.len()) as u64;
+        if self.limit.is_some_and(|l| self.used_bytes() + size > l) {
+            return Err(Error::Full);
+        }
         let tmp =
             self.root
                 .join("tmp")
@@ -144,6 +203,7 @@ impl BlobStore {
         }
         result?;
         self.blob_count.fetch_add(1, Ordering::Relaxed);
+        self.used_bytes.fetch_add(size, Ordering::Relaxed);
         Ok(PutOutcome::Stored)
     }
 
@@ -204,10 +264,7 @@ impl BlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
             Err(e) => return Err(e.into()),
         };
-        let written_ns = written
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
+        let written_ns = system_ns(written);
         if written_ns > cutoff {
             return Ok(false);
         }
@@ -218,10 +275,12 @@ impl BlobStore {
     /// Removes blob `id` durably. Removing a missing blob succeeds. Blocking.
     pub fn delete(&self, id: &BlobId) -> Result<(), Error> {
         let path = self.path_of(id);
+        let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         match fs::remove_file(&path) {
             Ok(()) => {
                 self.durable(fsync_dir(path.parent().expect("blob path has a parent")))?;
                 self.blob_count.fetch_sub(1, Ordering::Relaxed);
+                self.used_bytes.fetch_sub(len, Ordering::Relaxed);
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -229,9 +288,14 @@ impl BlobStore {
         }
     }
 
-    /// Capacity and free space of the file system holding the store.
+    /// Capacity and free space for blobs: the file system's, within the
+    /// node's limit if it has one.
     pub fn capacity(&self) -> Result<(u64, u64), Error> {
-        statvfs(&self.root)
+        let (total, free) = statvfs(&self.root)?;
+        Ok(match self.limit {
+            Some(l) => (l.min(total), l.saturating_sub(self.used_bytes()).min(free)),
+            None => (total, free),
+        })
     }
 
     /// Passes fsync results through, disabling writes for good on failure.
@@ -247,6 +311,19 @@ impl BlobStore {
     fn read_header(&self, path: &Path) -> Result<Header, Error> {
         read_header_from(&open_existing(path)?)
     }
+}
+
+/// Where bad copies go.
+const QUARANTINE: &str = "quarantine";
+
+fn system_ns(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> u64 {
+    meta.modified().map(system_ns).unwrap_or(0)
 }
 
 fn open_existing(path: &Path) -> Result<File, Error> {

@@ -15,64 +15,10 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::io::{Read, Write};
 use std::time::Instant;
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::*;
-
-const BLOCK: usize = 4 << 20;
-
-fn mib_per_s(bytes: usize, secs: f64) -> f64 {
-    bytes as f64 / (1 << 20) as f64 / secs
-}
-
-fn disk_baseline(dir: &std::path::Path, bytes: usize) -> (f64, f64, f64) {
-    let path = dir.join("baseline.bin");
-    let block = data(BLOCK, 1);
-    let start = Instant::now();
-    {
-        let mut f = std::fs::File::create(&path).unwrap();
-        for _ in 0..bytes / BLOCK {
-            f.write_all(&block).unwrap();
-            f.sync_data().unwrap();
-        }
-    }
-    let write = mib_per_s(bytes, start.elapsed().as_secs_f64());
-    std::fs::remove_file(&path).unwrap();
-    // The same with 3 writers at once, as three storage nodes on one disk.
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for w in 0..3 {
-            let path = dir.join(format!("baseline{w}.bin"));
-            let block = &block;
-            s.spawn(move || {
-                let mut f = std::fs::File::create(&path).unwrap();
-                for _ in 0..bytes / BLOCK / 3 {
-                    f.write_all(block).unwrap();
-                    f.sync_data().unwrap();
-                }
-                std::fs::remove_file(&path).unwrap();
-            });
-        }
-    });
-    let write3 = mib_per_s(bytes / BLOCK / 3 * 3 * BLOCK, start.elapsed().as_secs_f64());
-    {
-        let mut f = std::fs::File::create(&path).unwrap();
-        for _ in 0..bytes / BLOCK {
-            f.write_all(&block).unwrap();
-        }
-        f.sync_all().unwrap();
-    }
-    // Reads come from the page cache, as Troika's reads of fresh data do.
-    let start = Instant::now();
-    let mut f = std::fs::File::open(&path).unwrap();
-    let mut buf = vec![0u8; BLOCK];
-    while f.read(&mut buf).unwrap() > 0 {}
-    let read = mib_per_s(bytes, start.elapsed().as_secs_f64());
-    std::fs::remove_file(&path).unwrap();
-    (write, write3, read)
-}
 
 /// VmHWM: the most resident memory the process has had.
 fn peak_rss_mib(pid: u32) -> u64 {

@@ -188,6 +188,29 @@ pub struct Cluster {
     pub nfs: Vec<String>,
     pub access_key: String,
     pub secret_key: String,
+    /// Extra flags every storage node gets.
+    chunk_args: Vec<String>,
+}
+
+/// Starts storage node `i` (zone `z<i>`, address 127.0.1.<i+1>).
+fn start_chunk(dir: &Path, i: usize, meta_list: &str, secret_file: &str, extra: &[String]) -> Proc {
+    let host = format!("127.0.1.{}", i + 1);
+    let port = free_port(&host);
+    let mut args = vec![
+        "chunk".into(),
+        "--data".into(),
+        dir.join(format!("chunk{i}")).display().to_string(),
+        "--listen".into(),
+        format!("{host}:{port}"),
+        "--meta".into(),
+        meta_list.to_string(),
+        "--zone".into(),
+        format!("z{i}"),
+        "--secret-file".into(),
+        secret_file.to_string(),
+    ];
+    args.extend(extra.iter().cloned());
+    Proc::start(&format!("chunk{i}"), args, dir)
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -212,7 +235,7 @@ impl Cluster {
         gateways: usize,
         snapshot_every: u64,
     ) -> Cluster {
-        Self::start_full(metas, chunks, gateways, snapshot_every, &[], &[])
+        Self::start_full(metas, chunks, gateways, snapshot_every, &[], &[], &[])
     }
 
     /// One meta node, with extra command-line flags for the meta node and
@@ -223,7 +246,13 @@ impl Cluster {
         meta_args: &[&str],
         gateway_args: &[&str],
     ) -> Cluster {
-        Self::start_full(1, chunks, gateways, 10_000, meta_args, gateway_args)
+        Self::start_full(1, chunks, gateways, 10_000, meta_args, &[], gateway_args)
+    }
+
+    /// One meta node and one gateway, with extra flags for the meta node
+    /// and for every storage node (also those added later).
+    pub fn start_nodes(chunks: usize, meta_args: &[&str], chunk_args: &[&str]) -> Cluster {
+        Self::start_full(1, chunks, 1, 10_000, meta_args, chunk_args, &[])
     }
 
     fn start_full(
@@ -232,6 +261,7 @@ impl Cluster {
         gateways: usize,
         snapshot_every: u64,
         meta_args: &[&str],
+        chunk_args: &[&str],
         gateway_args: &[&str],
     ) -> Cluster {
         let dir = tempfile::Builder::new()
@@ -281,32 +311,20 @@ impl Cluster {
                 if i == 0 {
                     args.push("--init".into());
                 }
+                // The down timeout the tests were written against, unless
+                // a test sets its own.
+                if !meta_args.contains(&"--node-down-secs") {
+                    args.extend(["--node-down-secs".into(), "10".into()]);
+                }
                 args.extend(meta_args.iter().map(|a| a.to_string()));
                 Proc::start(&format!("meta{i}"), args, dir.path())
             })
             .collect();
         let meta_list = meta_addrs.join(",");
-        let mut chunk_procs = Vec::new();
-        for i in 0..chunks {
-            let port = free_port(&format!("127.0.1.{}", i + 1));
-            chunk_procs.push(Proc::start(
-                &format!("chunk{i}"),
-                vec![
-                    "chunk".into(),
-                    "--data".into(),
-                    path(&format!("chunk{i}")),
-                    "--listen".into(),
-                    format!("127.0.1.{}:{port}", i + 1),
-                    "--meta".into(),
-                    meta_list.clone(),
-                    "--zone".into(),
-                    format!("z{i}"),
-                    "--secret-file".into(),
-                    sf.clone(),
-                ],
-                dir.path(),
-            ));
-        }
+        let chunk_args: Vec<String> = chunk_args.iter().map(|a| a.to_string()).collect();
+        let chunk_procs = (0..chunks)
+            .map(|i| start_chunk(dir.path(), i, &meta_list, &sf, &chunk_args))
+            .collect();
         let mut gw_procs = Vec::new();
         let mut nfs_addrs = Vec::new();
         for i in 0..gateways {
@@ -338,6 +356,7 @@ impl Cluster {
             nfs: nfs_addrs,
             access_key: String::new(),
             secret_key: String::new(),
+            chunk_args,
         };
         // Every gateway ready and seeing every storage node: a write placed
         // before a node registered would get fewer copies than the test
@@ -418,6 +437,52 @@ impl Cluster {
             self.dir.path(),
         ));
         self.metas.len() - 1
+    }
+
+    /// Starts one more storage node (in a zone of its own); returns its
+    /// index in `chunks`.
+    pub fn add_chunk(&mut self) -> usize {
+        let i = self.chunks.len();
+        let sf = self.secret_file.display().to_string();
+        let p = start_chunk(self.dir.path(), i, &self.meta_list(), &sf, &self.chunk_args);
+        self.chunks.push(p);
+        i
+    }
+
+    /// `troika admin status` as (node id, state) per storage node, in the
+    /// order of the status table.
+    pub fn node_states(&self) -> Vec<(String, String)> {
+        self.admin(&["status"])
+            .lines()
+            .skip_while(|l| !l.starts_with("NODE "))
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .map(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                (cols[0].to_string(), cols[3].to_string())
+            })
+            .collect()
+    }
+
+    /// The storage node id of `chunks[i]`.
+    pub fn chunk_id(&self, i: usize) -> String {
+        std::fs::read_to_string(self.chunk_dir(i).join("node_id"))
+            .expect("node id file")
+            .trim()
+            .to_string()
+    }
+
+    /// Bytes of blob files on storage node `i`.
+    pub fn chunk_bytes(&self, i: usize) -> u64 {
+        let mut total = 0;
+        if let Ok(dirs) = std::fs::read_dir(self.chunk_dir(i).join("blobs")) {
+            for d in dirs.flatten() {
+                for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+                    total += f.metadata().map(|m| m.len()).unwrap_or(0);
+                }
+            }
+        }
+        total
     }
 
     /// Every meta address, comma-separated, as `--meta` takes them.
@@ -524,7 +589,7 @@ pub fn wait_ready(addr: &str) {
 /// is late) gets fewer copies than a test may expect.
 pub fn wait_live_nodes(addr: &str, n: usize) {
     wait_ready(addr);
-    let want = format!("{n} live storage nodes");
+    let want = format!("{n} writable storage nodes");
     let deadline = Instant::now() + START_TIMEOUT;
     while !http_get(addr, "/ready").is_some_and(|(_, b)| b.contains(&want)) {
         assert!(Instant::now() < deadline, "{addr} never saw {want}");
@@ -566,4 +631,60 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// Throughput in MiB/s.
+pub fn mib_per_s(bytes: usize, secs: f64) -> f64 {
+    bytes as f64 / (1 << 20) as f64 / secs
+}
+
+/// The disk baseline benchmarks compare against, in MiB/s: fsynced
+/// sequential writes (4 MiB, then fdatasync) of `bytes`; the same from 3
+/// writers at once (three storage nodes on one disk); and cached reads.
+pub fn disk_baseline(dir: &Path, bytes: usize) -> (f64, f64, f64) {
+    use std::io::{Read, Write};
+    const BLOCK: usize = 4 << 20;
+    let path = dir.join("baseline.bin");
+    let block: Vec<u8> = (0..BLOCK).map(|i| (i * 7 + i / 4096) as u8).collect();
+    let start = Instant::now();
+    {
+        let mut f = std::fs::File::create(&path).unwrap();
+        for _ in 0..bytes / BLOCK {
+            f.write_all(&block).unwrap();
+            f.sync_data().unwrap();
+        }
+    }
+    let write = mib_per_s(bytes, start.elapsed().as_secs_f64());
+    std::fs::remove_file(&path).unwrap();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for w in 0..3 {
+            let path = dir.join(format!("baseline{w}.bin"));
+            let block = &block;
+            s.spawn(move || {
+                let mut f = std::fs::File::create(&path).unwrap();
+                for _ in 0..bytes / BLOCK / 3 {
+                    f.write_all(block).unwrap();
+                    f.sync_data().unwrap();
+                }
+                std::fs::remove_file(&path).unwrap();
+            });
+        }
+    });
+    let write3 = mib_per_s(bytes / BLOCK / 3 * 3 * BLOCK, start.elapsed().as_secs_f64());
+    {
+        let mut f = std::fs::File::create(&path).unwrap();
+        for _ in 0..bytes / BLOCK {
+            f.write_all(&block).unwrap();
+        }
+        f.sync_all().unwrap();
+    }
+    // Reads come from the page cache, as Troika's reads of fresh data do.
+    let start = Instant::now();
+    let mut f = std::fs::File::open(&path).unwrap();
+    let mut buf = vec![0u8; BLOCK];
+    while f.read(&mut buf).unwrap() > 0 {}
+    let read = mib_per_s(bytes, start.elapsed().as_secs_f64());
+    std::fs::remove_file(&path).unwrap();
+    (write, write3, read)
 }

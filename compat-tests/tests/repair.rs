@@ -1,9 +1,13 @@
-//! Self-healing: a storage node lost for good has its copies remade on the
-//! others, while clients keep reading and writing; garbage is deleted from
-//! the nodes after its grace period, and a write racing that survives.
+//! Self-healing, with real processes: a storage node lost for good has its
+//! copies remade on the others while clients keep reading and writing; a
+//! new node receives its share; a node in maintenance starts no repair; a
+//! drained node can leave; goals add and drop copies; flipped bits are
+//! found and repaired; garbage and crash orphans are deleted, and a write
+//! racing the sweep survives.
 
 mod common;
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -21,60 +25,85 @@ fn copies(c: &Cluster, live: &[usize], id: &str) -> usize {
         .count()
 }
 
+/// `troika admin status --json`.
+fn status(c: &Cluster) -> serde_json::Value {
+    serde_json::from_str(&c.admin(&["status", "--json"])).expect("status JSON")
+}
+
+/// Blobs in a health class (`ok`, `under_goal`, `one_copy`, `lost`, ...).
+fn class(st: &serde_json::Value, name: &str) -> u64 {
+    st["health"][name]["blobs"].as_u64().expect("health class")
+}
+
+async fn put_in(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8]) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
+}
+
+/// Polls `done` every 300 ms until it holds, failing after `secs`.
+async fn wait_for(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Bytes of objects the lost-node test writes: enough for repair to take
+/// several rounds on every node (the 2 GiB figure is in the benchmark).
+const HEAL_BYTES: usize = 512 << 20;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_node_s_copies_are_remade_while_clients_keep_going() {
-    let mut c = Cluster::start(4, 1);
+    let mut c = Cluster::start_nodes(4, &["--node-down-secs", "5"], &[]);
     let s3 = client(&c, 0);
     s3.create_bucket().bucket("heal").send().await.unwrap();
     let mut bodies = Vec::new();
-    for i in 0..6 {
-        let body = data((3 << 20) + i * 4099, 100 + i as u64);
-        s3.put_object()
-            .bucket("heal")
-            .key(format!("o{i}"))
-            .body(ByteStream::from(body.clone()))
-            .send()
-            .await
-            .unwrap();
+    let size = 32 << 20;
+    for i in 0..HEAL_BYTES / size {
+        let body = data(size + i * 4099, 100 + i as u64);
+        put_in(&s3, "heal", &format!("o{i}"), &body).await;
         bodies.push(body);
     }
     let ids: Vec<String> = bodies.iter().flat_map(|b| blob_ids(b)).collect();
-    for id in &ids {
-        assert_eq!(copies(&c, &[0, 1, 2, 3], id), 3, "blob {id} placed 3 times");
-    }
+    // Three copies each (once rebalancing moves, if any, have settled).
+    wait_for(60, "3 copies of every blob", || {
+        ids.iter().all(|id| copies(&c, &[0, 1, 2, 3], id) == 3)
+    })
+    .await;
 
     // Lose node 0 for good; clients keep reading and writing throughout.
     c.chunks[0].kill();
     let live = [1, 2, 3];
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(180);
     let mut round = 0;
     loop {
-        for (i, body) in bodies.iter().enumerate() {
-            assert!(
-                get_bytes(&s3, "heal", &format!("o{i}")).await == *body,
-                "o{i} reads back"
-            );
-        }
+        let i = round % bodies.len();
+        assert!(
+            get_bytes(&s3, "heal", &format!("o{i}")).await == bodies[i],
+            "o{i} reads back"
+        );
         let extra = data(4096 + round, 500 + round as u64);
-        s3.put_object()
-            .bucket("heal")
-            .key(format!("during/{round}"))
-            .body(ByteStream::from(extra))
-            .send()
-            .await
-            .unwrap();
+        put_in(&s3, "heal", &format!("during/{round}"), &extra).await;
         round += 1;
-        let short: Vec<&String> = ids.iter().filter(|id| copies(&c, &live, id) < 3).collect();
-        if short.is_empty() {
+        let short = ids.iter().filter(|id| copies(&c, &live, id) < 3).count();
+        if short == 0 {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "{} blobs still below 3 copies",
-            short.len()
+            "{short} blobs still below 3 copies"
         );
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let st = status(&c);
+    assert_eq!(class(&st, "under_goal") + class(&st, "one_copy"), 0, "{st}");
+    assert_eq!(class(&st, "lost"), 0);
 
     // A second node lost: every object is still readable.
     c.chunks[1].kill();
@@ -86,14 +115,288 @@ async fn a_lost_node_s_copies_are_remade_while_clients_keep_going() {
     }
 }
 
-async fn put(s3: &aws_sdk_s3::Client, key: &str, body: &[u8]) {
-    s3.put_object()
-        .bucket("gcb")
-        .key(key)
-        .body(ByteStream::from(body.to_vec()))
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_node_fills_to_its_share() {
+    let mut c = Cluster::start_nodes(4, &[], &[]);
+    let s3 = client(&c, 0);
+    s3.create_bucket().bucket("grow").send().await.unwrap();
+    // 48 blobs of 4 MiB: 144 copies, 36 per node; 28.8 each on five.
+    let bodies: Vec<Vec<u8>> = (0..12).map(|i| data(16 << 20, 900 + i)).collect();
+    for (i, b) in bodies.iter().enumerate() {
+        put_in(&s3, "grow", &format!("b{i}"), b).await;
+    }
+    let ids: Vec<String> = bodies.iter().flat_map(|b| blob_ids(b)).collect();
+
+    let new = c.add_chunk();
+    let all = [0, 1, 2, 3, 4];
+    let balanced = |c: &Cluster| {
+        let others: Vec<u64> = (0..4).map(|i| c.chunk_bytes(i)).collect();
+        let mean = others.iter().sum::<u64>() as f64 / 4.0;
+        let mine = c.chunk_bytes(new) as f64;
+        (mine - mean).abs() <= mean * 0.05
+            && others
+                .iter()
+                .all(|o| (*o as f64 - mean).abs() <= mean * 0.05)
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut round = 0;
+    while !balanced(&c) {
+        assert!(
+            Instant::now() < deadline,
+            "not balanced: {:?}",
+            (0..5).map(|i| c.chunk_bytes(i) >> 20).collect::<Vec<_>>()
+        );
+        // Clients keep going meanwhile.
+        let i = round % bodies.len();
+        assert!(get_bytes(&s3, "grow", &format!("b{i}")).await == bodies[i]);
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for id in &ids {
+        assert_eq!(copies(&c, &all, id), 3, "blob {id} keeps exactly 3 copies");
+    }
+    assert!(c.chunk_bytes(new) > 0);
+    for (i, b) in bodies.iter().enumerate() {
+        assert!(get_bytes(&s3, "grow", &format!("b{i}")).await == *b);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_in_maintenance_starts_no_repair_and_comes_back_current() {
+    let mut c = Cluster::start_nodes(4, &["--node-down-secs", "3", "--gc-grace-secs", "1"], &[]);
+    let s3 = client(&c, 0);
+    s3.create_bucket().bucket("mnt").send().await.unwrap();
+    let keep = data(24 << 20, 7);
+    let doomed = data(8 << 20, 8);
+    put_in(&s3, "mnt", "keep", &keep).await;
+    put_in(&s3, "mnt", "doomed", &doomed).await;
+    let all = [0, 1, 2, 3];
+    let on0: Vec<String> = blob_ids(&keep)
+        .into_iter()
+        .filter(|id| copies(&c, &[0], id) == 1)
+        .collect();
+    assert!(!on0.is_empty(), "node 0 holds some of keep's blobs");
+
+    let id0 = c.chunk_id(0);
+    c.admin(&["node", "maintenance", &id0, "--for", "10m"]);
+    c.chunks[0].kill();
+    // Deleted while the node is away: its copies must go when it is back.
+    s3.delete_object()
+        .bucket("mnt")
+        .key("doomed")
         .send()
         .await
         .unwrap();
+    // Well past the down timeout: no repair, and writes go on.
+    for round in 0..6 {
+        put_in(
+            &s3,
+            "mnt",
+            &format!("while/{round}"),
+            &data(1 << 20, 50 + round),
+        )
+        .await;
+        assert!(get_bytes(&s3, "mnt", "keep").await == keep);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    for id in &on0 {
+        assert_eq!(
+            copies(&c, &[1, 2, 3], id),
+            2,
+            "no repair of {id} during maintenance"
+        );
+    }
+    let states = c.node_states();
+    let st0 = states
+        .iter()
+        .find(|(id, _)| *id == id0)
+        .expect("node 0 listed");
+    assert_eq!(st0.1, "maintenance", "{states:?}");
+    let st = status(&c);
+    assert_eq!(class(&st, "lost"), 0, "{st}");
+
+    c.chunks[0].restart();
+    c.admin(&["node", "activate", &id0]);
+    c.wait_live_nodes(4);
+    let doomed_ids = blob_ids(&doomed);
+    wait_for(60, "node 0 to catch up on deletions", || {
+        doomed_ids.iter().all(|id| copies(&c, &all, id) == 0)
+    })
+    .await;
+    for id in &on0 {
+        assert_eq!(copies(&c, &all, id), 3, "{id} back at 3 copies");
+    }
+    assert!(get_bytes(&s3, "mnt", "keep").await == keep);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn goals_add_and_drop_copies_and_a_drained_node_leaves() {
+    let c = Cluster::start_nodes(4, &[], &[]);
+    let s3 = client(&c, 0);
+    let all = [0, 1, 2, 3];
+    s3.create_bucket().bucket("goals").send().await.unwrap();
+    let a = data(6 << 20, 31);
+    put_in(&s3, "goals", "a", &a).await;
+    put_in(&s3, "goals", "deep/x", &data(3 << 20, 32)).await;
+
+    // Down to 2 copies for the bucket, then 4 for one directory.
+    c.admin(&["goal", "set", "/goals", "2"]);
+    wait_for(60, "goal 2", || {
+        blob_ids(&a).iter().all(|id| copies(&c, &all, id) == 2)
+    })
+    .await;
+    c.admin(&["goal", "set", "/goals/deep", "4"]);
+    let x = data(3 << 20, 32);
+    wait_for(60, "goal 4", || copies(&c, &all, &blob_ids(&x)[0]) == 4).await;
+    // Inherited by what is created below.
+    let y = data(2 << 20, 33);
+    put_in(&s3, "goals", "deep/y", &y).await;
+    wait_for(60, "goal 4 inherited", || {
+        copies(&c, &all, &blob_ids(&y)[0]) == 4
+    })
+    .await;
+    assert!(c.admin(&["goal", "get", "/goals/deep"]).contains("goal 4"));
+    assert!(c.admin(&["goal", "get", "/goals"]).contains("goal 2"));
+    let bad = Command::new(compat_tests::troika_bin())
+        .args(["admin", "--meta", &c.meta_list(), "--secret-file"])
+        .arg(&c.secret_file)
+        .args(["goal", "set", "/goals", "9"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success(), "goal 9 refused");
+
+    // Drain node 0 back to goal 3 everywhere: it ends up empty, and no
+    // blob drops below its goal on the way.
+    c.admin(&["goal", "set", "/goals", "3"]);
+    let b = data(20 << 20, 34);
+    put_in(&s3, "goals", "b", &b).await;
+    let ids: Vec<String> = [&a, &b, &x, &y].iter().flat_map(|d| blob_ids(d)).collect();
+    wait_for(60, "goal 3 everywhere", || {
+        ids.iter().all(|id| copies(&c, &all, id) == 3)
+    })
+    .await;
+    let id0 = c.chunk_id(0);
+    c.admin(&["node", "drain", &id0]);
+    wait_for(90, "node 0 drained", || {
+        for id in &ids {
+            assert!(
+                copies(&c, &[1, 2, 3], id) + copies(&c, &[0], id) >= 3,
+                "{id} below goal"
+            );
+        }
+        c.chunk_bytes(0) == 0
+    })
+    .await;
+    for id in &ids {
+        assert_eq!(copies(&c, &[1, 2, 3], id), 3, "{id} on the other three");
+    }
+    c.admin(&["node", "remove", &id0]);
+    let states = c.node_states();
+    assert!(
+        states.iter().any(|(id, s)| *id == id0 && s == "removed"),
+        "{states:?}"
+    );
+    for (k, d) in [("a", &a), ("b", &b), ("deep/x", &x), ("deep/y", &y)] {
+        assert!(get_bytes(&s3, "goals", k).await == *d, "{k}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flipped_bits_are_found_and_repaired() {
+    let c = Cluster::start_nodes(3, &[], &["--scrub-mib-per-s", "64"]);
+    let s3 = client(&c, 0);
+    s3.create_bucket().bucket("rot").send().await.unwrap();
+    let body = data(3 << 20, 77);
+    put_in(&s3, "rot", "o", &body).await;
+    let id = blob_ids(&body).remove(0);
+    let path = c.chunk_dir(0).join("blobs").join(&id[..2]).join(&id);
+    let good = std::fs::read(&path).unwrap();
+    let mut bad = good.clone();
+    for b in &mut bad[good.len() - 1000..good.len() - 990] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&path, &bad).unwrap();
+
+    // Every read is right, whichever copy it meets.
+    for _ in 0..10 {
+        assert!(get_bytes(&s3, "rot", "o").await == body);
+    }
+    // Found (by a read or the scrubber), quarantined, and copied back.
+    let quarantined = c.chunk_dir(0).join("quarantine").join(&id);
+    wait_for(60, "the bad copy repaired", || {
+        quarantined.exists() && std::fs::read(&path).is_ok_and(|now| now == good)
+    })
+    .await;
+    let st = status(&c);
+    let bad_found: u64 = st["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["scrub"]["bad_found"].as_u64().unwrap())
+        .sum();
+    assert_eq!(bad_found, 1, "{st}");
+    assert_eq!(class(&st, "ok"), 1, "{st}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn orphans_of_a_crashed_upload_are_deleted() {
+    let mut c = Cluster::start_nodes(
+        3,
+        &["--orphan-age-secs", "2"],
+        &["--scrub-mib-per-s", "256"],
+    );
+    let s3 = client(&c, 0);
+    s3.create_bucket().bucket("orph").send().await.unwrap();
+    let kept = data(5 << 20, 61);
+    put_in(&s3, "orph", "kept", &kept).await;
+    // A large upload whose gateway dies part way: its blobs reach the
+    // nodes, its commit never happens.
+    let big = data(160 << 20, 62);
+    let big_ids = blob_ids(&big);
+    let upload = tokio::spawn({
+        let s3 = s3.clone();
+        let big = big.clone();
+        async move {
+            let _ = s3
+                .put_object()
+                .bucket("orph")
+                .key("big")
+                .body(ByteStream::from(big))
+                .send()
+                .await;
+        }
+    });
+    let all = [0, 1, 2];
+    // Killed as soon as its first blob is on disk, long before its last.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !big_ids.iter().any(|id| copies(&c, &all, id) > 0) {
+        assert!(
+            Instant::now() < deadline,
+            "the upload never reached the nodes"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    c.gateways[0].kill();
+    let _ = upload.await;
+    c.gateways[0].restart();
+    wait_ready(&c.gateways[0].addr);
+    assert!(big_ids.iter().any(|id| copies(&c, &all, id) > 0));
+    wait_for(90, "the orphans deleted", || {
+        big_ids.iter().all(|id| copies(&c, &all, id) == 0)
+    })
+    .await;
+    assert_eq!(
+        code(s3.head_object().bucket("orph").key("big").send().await),
+        "NotFound"
+    );
+    for id in blob_ids(&kept) {
+        assert_eq!(copies(&c, &all, &id), 3, "a placed blob is never an orphan");
+    }
+    assert!(get_bytes(&s3, "orph", "kept").await == kept);
+}
+
+async fn put(s3: &aws_sdk_s3::Client, key: &str, body: &[u8]) {
+    put_in(s3, "gcb", key, body).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -50,17 +50,19 @@ impl Cluster {
             .collect()
     }
 
-    pub fn alive_count(&self) -> usize {
+    /// Nodes that may take new copies (up and active).
+    pub fn writable_count(&self) -> usize {
         self.nodes
             .read()
             .expect("node list lock")
             .iter()
-            .filter(|n| n.alive)
+            .filter(|n| n.writable())
             .count()
     }
 }
 
-/// Orders the live nodes with free space as candidates for a new blob: the
+/// Orders the writable nodes (up, active: not in maintenance, draining or
+/// removed) with free space as candidates for a new blob: the
 /// first `copies` are the targets, the rest are fallbacks, tried in order if
 /// a target fails. Distinct zones come first, and within that choice nodes
 /// are drawn at random weighted by free space, so load spreads and fuller
@@ -86,7 +88,7 @@ pub fn place(nodes: &[NodeInfo], copies: usize, rng: &mut impl Rng) -> Vec<NodeI
     };
     let mut pool: Vec<&NodeInfo> = nodes
         .iter()
-        .filter(|n| n.alive && (n.free_bytes > 0 || !known(n)))
+        .filter(|n| n.writable() && (n.free_bytes > 0 || !known(n)))
         .collect();
     let mut out: Vec<NodeInfo> = Vec::with_capacity(pool.len());
     while !pool.is_empty() {
@@ -127,7 +129,7 @@ mod tests {
             alive,
             capacity_bytes: 100,
             free_bytes: free,
-            blob_count: 0,
+            ..Default::default()
         }
     }
 
@@ -140,15 +142,27 @@ mod tests {
             node(4, "c", 50, true),
             node(5, "d", 50, false),
             node(6, "e", 0, true),
+            NodeInfo {
+                mode: metastore::api::NodeMode::Draining,
+                ..node(7, "f", 50, true)
+            },
+            NodeInfo {
+                mode: metastore::api::NodeMode::Maintenance { until: u64::MAX },
+                ..node(8, "g", 50, true)
+            },
         ];
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for _ in 0..200 {
             let p = place(&nodes, 3, &mut rng);
             let ids: Vec<u64> = p.iter().map(|n| n.id).collect();
-            assert_eq!(ids.len(), 4, "only live nodes with space: {ids:?}");
+            assert_eq!(ids.len(), 4, "only live, active nodes with space: {ids:?}");
             let zones: std::collections::HashSet<_> = p[..3].iter().map(|n| &n.zone).collect();
             assert_eq!(zones.len(), 3, "targets span three zones: {ids:?}");
             assert!(!ids.contains(&5) && !ids.contains(&6));
+            assert!(
+                !ids.contains(&7) && !ids.contains(&8),
+                "draining, maintenance"
+            );
         }
     }
 

@@ -152,10 +152,10 @@ impl DataPlane {
         self.ensure_nodes().await;
         let nodes = self.cluster.nodes();
         let candidates = place(&nodes, GOAL_COPIES, &mut rand::thread_rng());
-        let alive = nodes.iter().filter(|n| n.alive).count();
+        let alive = nodes.iter().filter(|n| n.writable()).count();
         if candidates.len() < MIN_COPIES && alive >= MIN_COPIES {
             return Err(Error::NoSpace(format!(
-                "{} of {alive} live storage nodes have free space",
+                "{} of {alive} writable storage nodes have free space",
                 candidates.len()
             )));
         }
@@ -206,7 +206,7 @@ impl DataPlane {
     /// A fresh gateway may not have its node list yet: fetch it now rather
     /// than fail the first requests.
     async fn ensure_nodes(&self) {
-        if self.cluster.alive_count() < MIN_COPIES {
+        if self.cluster.writable_count() < MIN_COPIES {
             let _ = self.cluster.refresh(&self.meta).await;
         }
     }
@@ -276,6 +276,7 @@ impl DataPlane {
         let mut found: Vec<(bool, String)> = holders
             .iter()
             .filter_map(|h| nodes.iter().find(|n| n.id == *h))
+            .filter(|n| n.mode != metastore::api::NodeMode::Removed)
             .map(|n| (n.alive, n.addr.clone()))
             .collect();
         found.shuffle(&mut rand::thread_rng());

@@ -312,6 +312,39 @@ pub enum Command {
     /// placements (blobs no longer known are skipped).
     RecordCopies {
         blobs: Vec<BlobWrite>,
+        /// Rebalancing moves among them: (blob, node it moved from). The
+        /// old copy is dropped (and queued for deletion with `cutoff`) only
+        /// if the blob keeps its goal without it.
+        #[serde(default)]
+        moves: Vec<(BlobId, NodeId)>,
+        #[serde(default)]
+        cutoff: u64,
+    },
+    /// Copies beyond a blob's goal (or on draining and removed nodes) the
+    /// leader decided to drop: each leaves the placements, if the blob keeps
+    /// its goal without it, and is queued for deletion on its node with
+    /// `cutoff` (a copy written after it is spared).
+    TrimCopies {
+        copies: Vec<(BlobId, NodeId)>,
+        cutoff: u64,
+    },
+    /// Copies a storage node found bad (scrub or read) or missing: they
+    /// leave the placements at once, so repair remakes them.
+    LostCopies {
+        node: NodeId,
+        blobs: Vec<BlobId>,
+    },
+    /// An operator's change of a storage node's mode.
+    SetNodeMode {
+        id: NodeId,
+        mode: NodeMode,
+    },
+    /// Sets the replication goal (copies, 1 to 5) of the file or directory
+    /// at `path` (`/bucket/dir...`, `/` for the default of new buckets) and
+    /// of everything below it; new entries inherit their directory's goal.
+    SetGoal {
+        path: String,
+        goal: u8,
     },
     /// Forgets blobs unreferenced since `cutoff` or before (at most
     /// `limit`), queueing their copies for deletion on their nodes.
@@ -479,6 +512,25 @@ pub enum Query {
     DeleteWork {
         node: NodeId,
         limit: u32,
+        /// Only deletions whose cutoff is at or before this (ns): a dropped
+        /// copy's deletion waits a little, so the commit of a write that
+        /// just stored the same bytes there can still cancel it.
+        #[serde(default)]
+        due: Option<u64>,
+    },
+    /// The health of the storage layer: nodes with their state, blobs per
+    /// health class, and the progress of repair, rebalancing, draining and
+    /// scrubbing. Answered by the leader.
+    ClusterStatus,
+    /// Which of `blobs` no record places on storage node `node` (orphan
+    /// copies it may delete, unless written after the reply's cutoff).
+    Unplaced {
+        node: NodeId,
+        blobs: Vec<BlobId>,
+    },
+    /// The goal of the file or directory at `path`.
+    GetGoal {
+        path: String,
     },
     /// Files marked for the merge job whose mark is older than `before`:
     /// `(inode, mark)`.
@@ -526,6 +578,14 @@ pub enum Reply {
     Repairs(Vec<RepairTask>),
     Deletions(Vec<(BlobId, u64)>),
     Collected(u64),
+    Status(Box<ClusterStatus>),
+    /// Orphans (see [`Query::Unplaced`]) and the cutoff (ns) for deleting
+    /// them.
+    Unplaced {
+        blobs: Vec<BlobId>,
+        cutoff: u64,
+    },
+    Goal(u8),
 }
 
 /// One blob for a storage node to copy from one of `sources` (addresses of
@@ -535,12 +595,120 @@ pub struct RepairTask {
     pub blob: BlobId,
     pub size: u64,
     pub sources: Vec<String>,
+    /// A rebalancing move: the copy on this node is dropped once the new
+    /// one is recorded. `None`: a repair.
+    #[serde(default)]
+    pub move_from: Option<NodeId>,
 }
 
-/// Copies every blob should have.
+/// Copies every blob should have unless a goal says otherwise.
 pub const GOAL_COPIES: usize = 3;
+/// The goals an operator may set.
+pub const GOAL_RANGE: std::ops::RangeInclusive<u8> = 1..=5;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// What an operator has made of a storage node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeMode {
+    /// Takes new copies; its copies count toward goals while it is up.
+    #[default]
+    Active,
+    /// Down on purpose until `until` (ns): its copies keep counting, so its
+    /// absence starts no repair; it takes no new copies meanwhile.
+    Maintenance { until: u64 },
+    /// Being emptied: its copies no longer count toward goals (they are
+    /// copied elsewhere, then dropped) and it takes no new ones.
+    Draining,
+    /// Out of the cluster: ignored for placement, reads and goals.
+    Removed,
+}
+
+/// A blob count and its bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobCount {
+    pub blobs: u64,
+    pub bytes: u64,
+}
+
+impl BlobCount {
+    pub fn add(&mut self, bytes: u64) {
+        self.blobs += 1;
+        self.bytes += bytes;
+    }
+}
+
+/// Referenced blobs by health class. `ok`: at goal; `over_goal`: extra
+/// copies to trim; `under_goal`: missing copies, at least two readable;
+/// `one_copy`: one readable copy left; `lost`: none readable.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Health {
+    pub ok: BlobCount,
+    pub over_goal: BlobCount,
+    pub under_goal: BlobCount,
+    pub one_copy: BlobCount,
+    pub lost: BlobCount,
+}
+
+/// A background activity's backlog and pace.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Activity {
+    /// Bytes still to copy (or check).
+    pub pending_bytes: u64,
+    /// Recent rate over the cluster.
+    pub bytes_per_s: u64,
+    /// `pending_bytes / bytes_per_s`, when there is a rate.
+    pub eta_secs: Option<u64>,
+}
+
+impl Activity {
+    pub fn new(pending_bytes: u64, bytes_per_s: u64) -> Self {
+        Self {
+            pending_bytes,
+            bytes_per_s,
+            eta_secs: (bytes_per_s > 0 && pending_bytes > 0)
+                .then(|| pending_bytes.div_ceil(bytes_per_s)),
+        }
+    }
+}
+
+/// `troika admin status`'s view of the storage layer.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub nodes: Vec<NodeInfo>,
+    pub health: Health,
+    /// Missing copies of blobs below their goal.
+    pub repair: Activity,
+    /// Bytes to move for every node to be within the balance tolerance.
+    pub rebalance: Activity,
+    /// Bytes still on draining nodes.
+    pub drain: Activity,
+    /// Bytes left in the current scrub pass of every node.
+    pub scrub: Activity,
+}
+
+/// A storage node's scrubber: what it has checked.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ScrubProgress {
+    /// Whole passes over the node's blobs finished.
+    pub passes: u64,
+    /// Blobs and bytes checked in the current pass, of the pass's total.
+    pub checked_blobs: u64,
+    pub checked_bytes: u64,
+    pub pass_bytes: u64,
+    /// Bad copies found (by the scrubber or by reads) since start.
+    pub bad_found: u64,
+    pub bytes_per_s: u64,
+}
+
+/// A storage node's copying for repair and rebalancing.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CopyProgress {
+    pub repaired_bytes: u64,
+    pub moved_bytes: u64,
+    pub bytes_per_s: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub id: NodeId,
     pub addr: String,
@@ -550,6 +718,40 @@ pub struct NodeInfo {
     pub capacity_bytes: u64,
     pub free_bytes: u64,
     pub blob_count: u64,
+    #[serde(default)]
+    pub mode: NodeMode,
+    /// `up`, `suspect` (a heartbeat late), `down`, `maintenance`,
+    /// `draining` or `removed`, as the leader sees it.
+    #[serde(default)]
+    pub state: String,
+    /// Bytes of blob files on the node, as it reports them.
+    #[serde(default)]
+    pub used_bytes: u64,
+    /// Copies the metadata places on the node, and their bytes (in
+    /// [`Query::ClusterStatus`] only).
+    #[serde(default)]
+    pub placed: BlobCount,
+    #[serde(default)]
+    pub scrub: ScrubProgress,
+    #[serde(default)]
+    pub copies: CopyProgress,
+}
+
+impl NodeInfo {
+    /// May take new copies: up, active, with its capacity known or not yet
+    /// reported.
+    pub fn writable(&self) -> bool {
+        self.alive && self.mode == NodeMode::Active
+    }
+
+    /// Share of the node's capacity its blobs use (0 when unknown).
+    pub fn fill(&self) -> f64 {
+        if self.capacity_bytes == 0 {
+            0.0
+        } else {
+            self.used_bytes as f64 / self.capacity_bytes as f64
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -681,7 +883,15 @@ pub struct RaftStatus {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Heartbeat {
     pub id: NodeId,
+    /// The node's capacity for blobs: its file system's size, or less
+    /// with `--capacity`.
     pub capacity_bytes: u64,
     pub free_bytes: u64,
     pub blob_count: u64,
+    #[serde(default)]
+    pub used_bytes: u64,
+    #[serde(default)]
+    pub scrub: ScrubProgress,
+    #[serde(default)]
+    pub copies: CopyProgress,
 }

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod client;
 pub mod error;
+mod metrics;
 pub mod raft;
 pub mod server;
 pub mod state;

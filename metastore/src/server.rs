@@ -35,16 +35,31 @@ use troika_rpc::client::{require_cluster_auth, verify_body};
 use troika_rpc::health::{ready_response, Health, Ready};
 use troika_rpc::{ClusterSecret, RpcClient};
 
-use crate::api::{Heartbeat, NodeId, Query, RaftStatus, Reply, Request};
+use crate::api::{
+    Activity, ClusterStatus, Heartbeat, NodeId, NodeInfo, NodeMode, Query, RaftStatus, Reply,
+    Request,
+};
 use crate::error::Error;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{Network, APPEND_PATH, SNAPSHOT_PATH, VOTE_PATH};
 use crate::raft::state_machine::{open_db, StateMachine};
 use crate::raft::{Raft, TypeConfig};
+use crate::state::repair::{NodeView, View};
 use crate::store::Store;
 
-/// A storage node not heard from for this long is reported down.
+/// How long a storage node may go unheard before it is down (and its
+/// copies are remade elsewhere) in the all-in-one server.
 pub const NODE_DOWN_AFTER: Duration = Duration::from_secs(10);
+/// A node unheard for this long (but less than the down timeout) is
+/// suspect: shown, not acted on.
+pub const NODE_SUSPECT_AFTER: Duration = Duration::from_secs(3);
+/// A copy dropped by trimming or a move is deleted this long after the
+/// decision (its cutoff), and only if not written since: a gateway may
+/// have just stored the same bytes there, and its commit places the copy
+/// again and cancels the queued deletion.
+pub const DELETE_DELAY: Duration = Duration::from_secs(10);
+/// How often the leader trims copies beyond their goal.
+const TRIM_INTERVAL: Duration = Duration::from_secs(2);
 /// Name of the database file inside the meta data directory.
 pub const DB_FILE: &str = "meta.redb";
 /// How long a proposal may wait for a quorum before the client is told to
@@ -71,9 +86,14 @@ pub struct MetaConfig {
     pub upload_expiry: Duration,
     /// How long a blob stays unreferenced before its copies are deleted.
     pub gc_grace: Duration,
+    /// How long a storage node may go unheard before it is down.
+    pub node_down: Duration,
+    /// A blob file no record names is deleted once it is this old (a
+    /// gateway's write may be between its copies and its commit).
+    pub orphan_age: Duration,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     raft: Raft,
     /// Commands waiting to be proposed together (group commit).
     proposals: tokio::sync::mpsc::Sender<Proposal>,
@@ -81,6 +101,14 @@ struct Shared {
     /// Last heartbeat of each storage node: soft state of the leader,
     /// cleared when it becomes leader.
     liveness: Mutex<Liveness>,
+    node_down: Duration,
+    orphan_age: Duration,
+}
+
+impl Shared {
+    pub(crate) fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
 }
 
 /// A command waiting for its group's commit, and where its outcome goes.
@@ -95,7 +123,7 @@ const GROUP_MAX: usize = 512;
 const GROUPS_IN_FLIGHT: usize = 2;
 
 #[derive(Default)]
-struct Liveness {
+pub(crate) struct Liveness {
     seen: HashMap<NodeId, (Instant, Heartbeat)>,
     /// When this node last became leader: a node it has not heard from yet
     /// counts as alive for one down timeout after that.
@@ -159,10 +187,13 @@ pub async fn run(
         proposals,
         store: Store::from_db(db),
         liveness: Mutex::new(Liveness::default()),
+        node_down: config.node_down,
+        orphan_age: config.orphan_age,
     });
     let watcher = tokio::spawn(watch_leadership(shared.clone()));
     let expirer = tokio::spawn(expire_uploads(shared.clone(), config.upload_expiry));
     let collector = tokio::spawn(collect_garbage(shared.clone(), config.gc_grace));
+    let trimmer = tokio::spawn(trim_copies(shared.clone()));
     let internal_routes = Router::new()
         .route("/v1/command", post(command))
         .route("/v1/query", post(query))
@@ -181,6 +212,7 @@ pub async fn run(
     let router = Router::new()
         .route("/health", get(|| async { Json(Health::ok("meta")) }))
         .route("/ready", get(ready))
+        .route("/metrics", get(crate::metrics::render))
         .with_state(shared)
         .merge(internal_routes);
     tracing::info!(id = config.id, addr = %config.advertise, "meta node serving");
@@ -190,6 +222,7 @@ pub async fn run(
     watcher.abort();
     expirer.abort();
     collector.abort();
+    trimmer.abort();
     let _ = raft.shutdown().await;
     result
 }
@@ -463,28 +496,33 @@ async fn query(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
         }
         Ok(Ok(_)) => {}
     }
-    if let Query::RepairWork { node, limit } = q {
-        return repair_work(&s, node, limit as usize).await;
+    match q {
+        Query::RepairWork { node, limit } => {
+            return repair_work(&s, node, limit as usize).await;
+        }
+        Query::ClusterStatus => {
+            return match cluster_status(&s).await {
+                Ok(st) => Json(Reply::Status(Box::new(st))).into_response(),
+                Err(e) => error_response(e),
+            };
+        }
+        Query::Unplaced { node, blobs } => {
+            let s2 = s.clone();
+            let found = tokio::task::spawn_blocking(move || s2.store.unplaced(node, &blobs)).await;
+            let cutoff = crate::client::now_ns().saturating_sub(s.orphan_age.as_nanos() as u64);
+            return match found {
+                Ok(Ok(blobs)) => Json(Reply::Unplaced { blobs, cutoff }).into_response(),
+                Ok(Err(e)) => error_response(e),
+                Err(e) => error_response(Error::Internal(e.to_string())),
+            };
+        }
+        _ => {}
     }
     let s2 = s.clone();
     let result = tokio::task::spawn_blocking(move || s2.store.query(&q)).await;
     match result {
         Ok(Ok(Reply::Nodes(mut nodes))) => {
-            let live = s.liveness.lock().expect("liveness lock");
-            let grace = live
-                .leader_since
-                .is_some_and(|t| t.elapsed() < NODE_DOWN_AFTER);
-            for n in &mut nodes {
-                match live.seen.get(&n.id) {
-                    Some((seen, hb)) => {
-                        n.alive = seen.elapsed() < NODE_DOWN_AFTER;
-                        n.capacity_bytes = hb.capacity_bytes;
-                        n.free_bytes = hb.free_bytes;
-                        n.blob_count = hb.blob_count;
-                    }
-                    None => n.alive = grace,
-                }
-            }
+            annotate(&s, &mut nodes);
             Json(Reply::Nodes(nodes)).into_response()
         }
         Ok(Ok(reply)) => Json(reply).into_response(),
@@ -493,49 +531,173 @@ async fn query(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
     }
 }
 
-/// Answers `RepairWork` with the nodes this leader has heard from within
-/// the down timeout. Right after an election it has not heard from every
-/// node yet, so it hands out no work until one down timeout has passed.
-async fn repair_work(s: &Arc<Shared>, node: NodeId, limit: usize) -> Response {
-    let alive: Vec<NodeId> = {
-        let live = s.liveness.lock().expect("liveness lock");
-        if live
-            .leader_since
-            .is_none_or(|t| t.elapsed() < NODE_DOWN_AFTER)
-        {
-            return Json(Reply::Repairs(Vec::new())).into_response();
-        }
-        live.seen
-            .iter()
-            .filter(|(_, (seen, _))| seen.elapsed() < NODE_DOWN_AFTER)
-            .map(|(id, _)| *id)
-            .collect()
-    };
-    let s2 = s.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let Reply::Nodes(nodes) = s2.store.query(&Query::ListNodes)? else {
-            return Err(Error::Internal("node list".into()));
+/// Fills in what the leader knows of each node from its heartbeats: whether
+/// it is alive, its state, capacity and progress. A node not heard from
+/// yet counts as alive for one down timeout after this node became leader.
+pub(crate) fn annotate(s: &Shared, nodes: &mut [NodeInfo]) {
+    let live = s.liveness.lock().expect("liveness lock");
+    let grace = live.leader_since.is_some_and(|t| t.elapsed() < s.node_down);
+    let now = crate::client::now_ns();
+    for n in nodes {
+        let quiet = match live.seen.get(&n.id) {
+            Some((seen, hb)) => {
+                n.capacity_bytes = hb.capacity_bytes;
+                n.free_bytes = hb.free_bytes;
+                n.blob_count = hb.blob_count;
+                n.used_bytes = hb.used_bytes;
+                n.scrub = hb.scrub.clone();
+                n.copies = hb.copies.clone();
+                Some(seen.elapsed())
+            }
+            None => None,
         };
-        let live = nodes
-            .into_iter()
-            .filter(|n| alive.contains(&n.id))
+        n.alive = quiet.map_or(grace, |q| q < s.node_down);
+        let health = match quiet {
+            Some(q) if q >= s.node_down => "down",
+            None if !grace => "down",
+            Some(q) if q >= NODE_SUSPECT_AFTER => "suspect",
+            _ => "up",
+        };
+        n.state = match n.mode {
+            NodeMode::Active => health.to_string(),
+            NodeMode::Maintenance { until } if until > now => format!("maintenance ({health})"),
+            NodeMode::Maintenance { .. } => format!("{health} (maintenance ended)"),
+            NodeMode::Draining => format!("draining ({health})"),
+            NodeMode::Removed => "removed".to_string(),
+        };
+    }
+}
+
+/// Every registered node with the leader's knowledge of it, as a [`View`]
+/// for repair decisions too.
+async fn nodes_and_view(s: &Arc<Shared>) -> Result<(Vec<NodeInfo>, View), Error> {
+    let s2 = s.clone();
+    let Reply::Nodes(mut nodes) =
+        tokio::task::spawn_blocking(move || s2.store.query(&Query::ListNodes))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??
+    else {
+        return Err(Error::Internal("node list".into()));
+    };
+    annotate(s, &mut nodes);
+    let view = View {
+        now: crate::client::now_ns(),
+        nodes: nodes
+            .iter()
             .map(|n| {
                 (
                     n.id,
-                    crate::state::repair::LiveNode {
-                        addr: n.addr,
-                        zone: n.zone,
+                    NodeView {
+                        addr: n.addr.clone(),
+                        zone: n.zone.clone(),
+                        alive: n.alive,
+                        mode: n.mode,
+                        capacity: n.capacity_bytes,
                     },
                 )
             })
-            .collect();
-        s2.store.repair_work(node, &live, limit)
-    })
+            .collect(),
+    };
+    Ok((nodes, view))
+}
+
+/// This node has led for a whole down timeout, so it has heard from every
+/// live storage node: a node it has not heard from is really down.
+fn settled(s: &Shared) -> bool {
+    s.liveness
+        .lock()
+        .expect("liveness lock")
+        .leader_since
+        .is_some_and(|t| t.elapsed() >= s.node_down)
+}
+
+/// Answers `RepairWork`. Right after an election the leader has not heard
+/// from every node yet, so it hands out no work until it is settled.
+async fn repair_work(s: &Arc<Shared>, node: NodeId, limit: usize) -> Response {
+    if !settled(s) {
+        return Json(Reply::Repairs(Vec::new())).into_response();
+    }
+    let result = async {
+        let (_, view) = nodes_and_view(s).await?;
+        let s2 = s.clone();
+        tokio::task::spawn_blocking(move || s2.store.repair_work(node, &view, limit))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+    }
     .await;
     match result {
-        Ok(Ok(tasks)) => Json(Reply::Repairs(tasks)).into_response(),
-        Ok(Err(e)) => error_response(e),
-        Err(e) => error_response(Error::Internal(e.to_string())),
+        Ok(tasks) => Json(Reply::Repairs(tasks)).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// The storage layer's health, for `troika admin status` and the metrics.
+pub(crate) async fn cluster_status(s: &Arc<Shared>) -> Result<ClusterStatus, Error> {
+    let (mut nodes, view) = nodes_and_view(s).await?;
+    let s2 = s.clone();
+    let census = tokio::task::spawn_blocking(move || s2.store.census(&view))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    let mut copy_rate = 0;
+    let (mut scrub_left, mut scrub_rate) = (0, 0);
+    for n in &mut nodes {
+        n.placed = census.placed.get(&n.id).copied().unwrap_or_default();
+        if n.alive {
+            copy_rate += n.copies.bytes_per_s;
+            scrub_left += n.scrub.pass_bytes.saturating_sub(n.scrub.checked_bytes);
+            scrub_rate += n.scrub.bytes_per_s;
+        }
+    }
+    Ok(ClusterStatus {
+        nodes,
+        health: census.health,
+        repair: Activity::new(census.repair_bytes, copy_rate),
+        rebalance: Activity::new(census.rebalance_bytes, copy_rate),
+        drain: Activity::new(census.drain_bytes, copy_rate),
+        scrub: Activity::new(scrub_left, scrub_rate),
+    })
+}
+
+/// On the leader: drops copies beyond their goal and those left on
+/// draining and removed nodes once their blobs are at goal without them.
+async fn trim_copies(s: Arc<Shared>) {
+    let client = rand::random::<u64>();
+    let mut seq = 0u64;
+    loop {
+        tokio::time::sleep(TRIM_INTERVAL).await;
+        if s.raft.metrics().borrow().state != ServerState::Leader || !settled(&s) {
+            continue;
+        }
+        let Ok((nodes, view)) = nodes_and_view(&s).await else {
+            continue;
+        };
+        let fill: HashMap<NodeId, f64> = nodes.iter().map(|n| (n.id, n.fill())).collect();
+        let s2 = s.clone();
+        let Ok(Ok(copies)) =
+            tokio::task::spawn_blocking(move || s2.store.trims(&view, &fill, 1000)).await
+        else {
+            continue;
+        };
+        if copies.is_empty() {
+            continue;
+        }
+        let now = crate::client::now_ns();
+        seq += 1;
+        let n = copies.len();
+        let req = Request {
+            client,
+            seq,
+            now,
+            cmd: crate::api::Command::TrimCopies {
+                copies,
+                cutoff: now,
+            },
+        };
+        match propose(&s, req).await {
+            None => return,
+            Some(Ok(_)) => tracing::info!(copies = n, "dropped copies beyond their goal"),
+            Some(Err(e)) => tracing::debug!(error = %e, "trimming failed"),
+        }
     }
 }
 

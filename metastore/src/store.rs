@@ -3,14 +3,16 @@
 //! Architecture invariant: a command's reply is sent only after its redb
 //! transaction has committed with `Durability::Immediate`, i.e. after fsync.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use redb::{Database, Durability};
 
-use crate::api::{Command, Query, Reply};
+use crate::api::{BlobId, Command, NodeId, Query, Reply};
 use crate::error::Error;
 use crate::state;
+use crate::state::repair::View;
 
 pub struct Store {
     db: Arc<Database>,
@@ -49,16 +51,46 @@ impl Store {
         }
     }
 
-    /// The repair work of storage node `node`, given the nodes alive now
-    /// (id → address and zone). Blocking.
+    /// The repair (or rebalancing) work of storage node `node`. Blocking.
     pub fn repair_work(
         &self,
-        node: crate::api::NodeId,
-        live: &std::collections::BTreeMap<crate::api::NodeId, state::repair::LiveNode>,
+        node: NodeId,
+        view: &View,
         limit: usize,
     ) -> Result<Vec<crate::api::RepairTask>, Error> {
+        state::repair::work_for(&self.db.begin_read()?, node, view, limit)
+    }
+
+    /// Copies the leader should drop (see [`state::repair::trims`]). Blocking.
+    pub fn trims(
+        &self,
+        view: &View,
+        fill: &HashMap<NodeId, f64>,
+        limit: usize,
+    ) -> Result<Vec<(BlobId, NodeId)>, Error> {
+        state::repair::trims(&self.db.begin_read()?, view, fill, limit)
+    }
+
+    /// Blobs per health class and backlogs. Blocking.
+    pub fn census(&self, view: &View) -> Result<state::repair::Census, Error> {
+        state::repair::census(&self.db.begin_read()?, view)
+    }
+
+    /// Which of `blobs` no record places on `node`. Blocking.
+    pub fn unplaced(&self, node: NodeId, blobs: &[BlobId]) -> Result<Vec<BlobId>, Error> {
         let txn = self.db.begin_read()?;
-        state::repair::work_for(&txn, node, live, limit)
+        let table = txn.open_table(state::tables::BLOBS)?;
+        let mut out = Vec::new();
+        for b in blobs {
+            let placed = match table.get(b.0.as_slice())? {
+                Some(v) => state::placed_on(v.value(), node)?,
+                None => false,
+            };
+            if !placed {
+                out.push(*b);
+            }
+        }
+        Ok(out)
     }
 
     /// Answers a query from a consistent snapshot. Blocking.

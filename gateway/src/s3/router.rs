@@ -151,14 +151,14 @@ pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
 }
 
 async fn ready(gw: &Gateway) -> Response {
-    let alive = gw.cluster.alive_count();
+    let alive = gw.cluster.writable_count();
     let meta_ok = gw.ns.meta().list_nodes().await.is_ok();
     let ready = meta_ok && alive >= MIN_COPIES;
     ready_response(Ready {
         ready,
         role: "gateway".into(),
         detail: format!(
-            "metastore {}, {alive} live storage nodes (need {MIN_COPIES})",
+            "metastore {}, {alive} writable storage nodes (need {MIN_COPIES})",
             if meta_ok { "reachable" } else { "unreachable" }
         ),
     })

@@ -196,7 +196,7 @@ pub fn create_node(
     };
     set_owner(&mut inode, mode, uid, gid);
     inode.verifier = verifier;
-    let id = link_new(t, &inode)?;
+    let id = link_new(t, &mut inode)?;
     if kind == NodeKind::File {
         inode.etag = nfs_etag(id, now);
         put_inode(t, id, &inode)?;
@@ -270,6 +270,7 @@ fn changed_content(id: InodeId, inode: &mut Inode, now: u64) {
 
 /// Drops the extents at and beyond `size` (trimming the one across it).
 fn truncate(t: &mut TableSet, id: InodeId, size: u64, now: u64) -> Result<(), Error> {
+    let goal = must_inode(t, id)?.goal();
     let old: Vec<Extent> = read_extents(t, id)?
         .into_iter()
         .filter(|e| e.offset + e.len > size)
@@ -281,7 +282,7 @@ fn truncate(t: &mut TableSet, id: InodeId, size: u64, now: u64) -> Result<(), Er
                 len: size - e.offset,
                 ..e.clone()
             };
-            add_refs(t, std::slice::from_ref(&kept))?;
+            add_refs(t, std::slice::from_ref(&kept), goal)?;
             t.extents.insert((id, kept.offset), enc(&kept).as_slice())?;
         }
     }
@@ -308,7 +309,7 @@ pub fn write_file(
     }
     // New references first, so a blob shared by old and new extents never
     // touches zero on the way.
-    let new = take_blob(t, blob, offset)?;
+    let new = take_blob(t, blob, offset, inode.goal())?;
     let end = offset + blob.size;
     let covered = covering(t, id, offset, end)?;
     for e in &covered {
@@ -329,7 +330,7 @@ pub fn write_file(
                 blob_offset: e.blob_offset + (end - e.offset),
             });
         }
-        add_refs(t, &kept)?;
+        add_refs(t, &kept, inode.goal())?;
         for k in &kept {
             t.extents.insert((id, k.offset), enc(k).as_slice())?;
         }
@@ -446,7 +447,7 @@ pub fn rename(
 
 /// Records `blob` (just written) and takes a reference on it for an extent
 /// of all its bytes at file offset `offset`.
-fn take_blob(t: &mut TableSet, blob: &BlobWrite, offset: u64) -> Result<Extent, Error> {
+fn take_blob(t: &mut TableSet, blob: &BlobWrite, offset: u64, goal: u8) -> Result<Extent, Error> {
     record_blobs(t, std::slice::from_ref(blob))?;
     let new = Extent {
         offset,
@@ -454,7 +455,7 @@ fn take_blob(t: &mut TableSet, blob: &BlobWrite, offset: u64) -> Result<Extent, 
         blob: blob.id,
         blob_offset: 0,
     };
-    add_refs(t, std::slice::from_ref(&new))?;
+    add_refs(t, std::slice::from_ref(&new), goal)?;
     Ok(new)
 }
 
@@ -499,7 +500,7 @@ pub fn merge_extents(
             "inode {id} changed during the merge"
         )));
     }
-    let new = take_blob(t, blob, offset)?;
+    let new = take_blob(t, blob, offset, inode.goal())?;
     for e in expect {
         t.extents.remove((id, e.offset))?;
     }

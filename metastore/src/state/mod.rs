@@ -8,6 +8,7 @@
 mod codec;
 mod files;
 mod garbage;
+mod goals;
 mod keys;
 mod namespace;
 mod objects;
@@ -26,6 +27,11 @@ use redb::WriteTransaction;
 
 use crate::api::{Command, Reply};
 use crate::error::Error;
+
+/// Whether a stored blob record places a copy on `node`.
+pub fn placed_on(rec: &[u8], node: crate::api::NodeId) -> Result<bool, Error> {
+    Ok(codec::dec::<objects::BlobRec>(rec)?.nodes.contains(&node))
+}
 
 /// Applies one command to the tables of `txn`.
 pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
@@ -218,8 +224,28 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
             files::merge_extents(&mut t, *inode, expect, blob, *now)?;
             Ok(Reply::Done)
         }
-        Command::RecordCopies { blobs } => {
-            repair::record_copies(&mut t, blobs)?;
+        Command::RecordCopies {
+            blobs,
+            moves,
+            cutoff,
+        } => {
+            repair::record_copies(&mut t, blobs, moves, *cutoff)?;
+            Ok(Reply::Done)
+        }
+        Command::TrimCopies { copies, cutoff } => {
+            repair::trim_copies(&mut t, copies, *cutoff)?;
+            Ok(Reply::Done)
+        }
+        Command::LostCopies { node, blobs } => {
+            repair::lost_copies(&mut t, *node, blobs)?;
+            Ok(Reply::Done)
+        }
+        Command::SetNodeMode { id, mode } => {
+            namespace::set_node_mode(&mut t, *id, *mode)?;
+            Ok(Reply::Done)
+        }
+        Command::SetGoal { path, goal } => {
+            goals::set(&mut t, path, *goal)?;
             Ok(Reply::Done)
         }
         Command::CollectGarbage { cutoff, limit } => {

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::codec::{dec, enc};
 use super::keys::validate_bucket_name;
 use super::tables::TableSet;
-use crate::api::{BucketInfo, CorsRule, Grant, InodeId, KeyInfo, NodeId, ObjectMeta, ROOT_INODE};
+use crate::api::{
+    BucketInfo, CorsRule, Grant, InodeId, KeyInfo, NodeId, NodeMode, ObjectMeta, ROOT_INODE,
+};
 use crate::error::Error;
 
 pub const DIR_MODE: u32 = 0o755;
@@ -52,6 +54,30 @@ pub struct Inode {
     /// The verifier of the EXCLUSIVE create that made this file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verifier: Option<u64>,
+    /// Replication goal (copies); 0: the default. Set by `SetGoal`,
+    /// inherited from the directory at creation.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub goal: u8,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
+}
+
+impl Inode {
+    /// The goal in copies, the default filled in.
+    pub fn goal(&self) -> u8 {
+        effective_goal(self.goal)
+    }
+}
+
+/// A stored goal (0: unset) as copies.
+pub fn effective_goal(goal: u8) -> u8 {
+    if goal == 0 {
+        crate::api::GOAL_COPIES as u8
+    } else {
+        goal
+    }
 }
 
 impl Inode {
@@ -73,6 +99,7 @@ impl Inode {
             owned: false,
             target: String::new(),
             verifier: None,
+            goal: 0,
         }
     }
 
@@ -89,6 +116,8 @@ impl Inode {
 pub struct NodeRec {
     pub addr: String,
     pub zone: String,
+    #[serde(default)]
+    pub mode: NodeMode,
 }
 
 pub fn get_inode(t: &TableSet, id: InodeId) -> Result<Option<Inode>, Error> {
@@ -173,8 +202,13 @@ pub fn remove_entry(t: &mut TableSet, parent: InodeId, name: &str) -> Result<(),
 }
 
 /// Makes `name` an entry of `parent` pointing at a new inode.
-pub fn link_new(t: &mut TableSet, inode: &Inode) -> Result<InodeId, Error> {
+/// Links a new inode under its parent, which gives it its goal unless it
+/// has one.
+pub fn link_new(t: &mut TableSet, inode: &mut Inode) -> Result<InodeId, Error> {
     let id = alloc_inode(t)?;
+    if inode.goal == 0 {
+        inode.goal = get_inode(t, inode.parent)?.map_or(0, |p| p.goal);
+    }
     put_inode(t, id, inode)?;
     add_entry(t, inode.parent, &inode.name, id)?;
     Ok(id)
@@ -202,10 +236,26 @@ pub fn prune_implicit(t: &mut TableSet, mut dir: InodeId, stop: InodeId) -> Resu
 }
 
 pub fn register_node(t: &mut TableSet, id: NodeId, addr: &str, zone: &str) -> Result<(), Error> {
+    // A node registering again keeps the mode an operator gave it.
+    let mode = match t.nodes.get(id)? {
+        Some(v) => dec::<NodeRec>(v.value())?.mode,
+        None => NodeMode::Active,
+    };
     let rec = NodeRec {
         addr: addr.to_string(),
         zone: zone.to_string(),
+        mode,
     };
+    t.nodes.insert(id, enc(&rec).as_slice())?;
+    Ok(())
+}
+
+pub fn set_node_mode(t: &mut TableSet, id: NodeId, mode: NodeMode) -> Result<(), Error> {
+    let mut rec: NodeRec = match t.nodes.get(id)? {
+        Some(v) => dec(v.value())?,
+        None => return Err(Error::Invalid(format!("no storage node {id}"))),
+    };
+    rec.mode = mode;
     t.nodes.insert(id, enc(&rec).as_slice())?;
     Ok(())
 }
@@ -319,7 +369,7 @@ pub fn create_bucket(
     if lookup(t, ROOT_INODE, name)?.is_some() {
         return Err(Error::KeyConflict(format!("/{name} exists")));
     }
-    let inode = link_new(t, &Inode::new_dir(ROOT_INODE, name, now, false))?;
+    let inode = link_new(t, &mut Inode::new_dir(ROOT_INODE, name, now, false))?;
     let info = BucketInfo {
         name: name.to_string(),
         inode,

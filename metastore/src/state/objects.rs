@@ -21,6 +21,16 @@ pub struct BlobRec {
     pub refs: u64,
     /// Nodes holding a fsynced copy.
     pub nodes: Vec<NodeId>,
+    /// Copies wanted: the highest goal of the files referring to it when
+    /// they took their reference (0: the default).
+    #[serde(default)]
+    pub goal: u8,
+}
+
+impl BlobRec {
+    pub fn goal(&self) -> usize {
+        super::namespace::effective_goal(self.goal) as usize
+    }
 }
 
 pub fn get_blob(t: &TableSet, id: &BlobId) -> Result<Option<BlobRec>, Error> {
@@ -30,7 +40,7 @@ pub fn get_blob(t: &TableSet, id: &BlobId) -> Result<Option<BlobRec>, Error> {
         .transpose()
 }
 
-fn put_blob(t: &mut TableSet, id: &BlobId, rec: &BlobRec) -> Result<(), Error> {
+pub fn put_blob(t: &mut TableSet, id: &BlobId, rec: &BlobRec) -> Result<(), Error> {
     t.blobs.insert(id.0.as_slice(), enc(rec).as_slice())?;
     Ok(())
 }
@@ -52,14 +62,17 @@ pub fn record_blobs(t: &mut TableSet, blobs: &[BlobWrite]) -> Result<(), Error> 
             if !rec.nodes.contains(n) {
                 rec.nodes.push(*n);
             }
+            // Placed again: a deletion queued by trimming must not run.
+            t.deletions.remove((*n, b.id.0.as_slice()))?;
         }
         put_blob(t, &b.id, &rec)?;
     }
     Ok(())
 }
 
-/// Takes one reference per extent. Every extent must fall inside a known blob.
-pub fn add_refs(t: &mut TableSet, extents: &[Extent]) -> Result<(), Error> {
+/// Takes one reference per extent for a file whose goal is `goal`. Every
+/// extent must fall inside a known blob.
+pub fn add_refs(t: &mut TableSet, extents: &[Extent], goal: u8) -> Result<(), Error> {
     for e in extents {
         let mut rec = get_blob(t, &e.blob)?
             .ok_or_else(|| Error::Invalid(format!("extent names unknown blob {}", e.blob)))?;
@@ -68,6 +81,9 @@ pub fn add_refs(t: &mut TableSet, extents: &[Extent]) -> Result<(), Error> {
         }
         if rec.refs == 0 {
             t.unreferenced.remove(e.blob.0.as_slice())?;
+            rec.goal = goal;
+        } else {
+            rec.goal = rec.goal().max(goal as usize) as u8;
         }
         rec.refs += 1;
         put_blob(t, &e.blob, &rec)?;
@@ -128,7 +144,8 @@ pub fn replace_extents(
 ) -> Result<(), Error> {
     // Take the new references first: a blob shared by old and new maps never
     // touches zero on the way.
-    add_refs(t, extents)?;
+    let goal = must_inode(t, inode)?.goal();
+    add_refs(t, extents, goal)?;
     let old = read_extents(t, inode)?;
     release_refs(t, &old, now)?;
     for e in &old {
@@ -171,7 +188,7 @@ pub fn put_object(
                 }
                 id
             }
-            None => link_new(t, &Inode::new_dir(parent, dir, now, true))?,
+            None => link_new(t, &mut Inode::new_dir(parent, dir, now, true))?,
         };
     }
 
@@ -183,7 +200,7 @@ pub fn put_object(
         }
         let id = match lookup(t, parent, leaf)? {
             Some(id) => id,
-            None => link_new(t, &Inode::new_dir(parent, leaf, now, false))?,
+            None => link_new(t, &mut Inode::new_dir(parent, leaf, now, false))?,
         };
         let mut dir = must_inode(t, id)?;
         if dir.kind != InodeKind::Dir {
@@ -205,7 +222,7 @@ pub fn put_object(
             }
             id
         }
-        None => link_new(t, &Inode::new_file(parent, leaf, now))?,
+        None => link_new(t, &mut Inode::new_file(parent, leaf, now))?,
     };
     let mut inode = must_inode(t, id)?;
     replace_extents(t, id, extents, now)?;

@@ -34,6 +34,12 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
                     capacity_bytes: 0,
                     free_bytes: 0,
                     blob_count: 0,
+                    mode: rec.mode,
+                    state: String::new(),
+                    used_bytes: 0,
+                    placed: Default::default(),
+                    scrub: Default::default(),
+                    copies: Default::default(),
                 });
             }
             Ok(Reply::Nodes(out))
@@ -172,10 +178,27 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
         Query::ReadDir { dir, cookie, limit } => read_dir(txn, *dir, *cookie, *limit),
         Query::ReadRange { inode, offset, len } => read_range(txn, *inode, *offset, *len),
         // Needs liveness, which only the meta server has.
-        Query::RepairWork { .. } => Err(Error::Invalid(
-            "repair work is answered by the meta leader".into(),
-        )),
-        Query::DeleteWork { node, limit } => {
+        Query::RepairWork { .. } | Query::ClusterStatus | Query::Unplaced { .. } => Err(
+            Error::Invalid("this query is answered by the meta leader".into()),
+        ),
+        Query::GetGoal { path } => {
+            let dirents = txn.open_table(DIRENTS)?;
+            let mut id = ROOT_INODE;
+            for name in path.split('/').filter(|n| !n.is_empty()) {
+                id = dirents
+                    .get((id, name))?
+                    .ok_or_else(|| Error::NoEntry(path.clone()))?
+                    .value();
+            }
+            let inode: Inode = txn
+                .open_table(INODES)?
+                .get(id)?
+                .map(|v| dec(v.value()))
+                .transpose()?
+                .ok_or_else(|| Error::NoEntry(path.clone()))?;
+            Ok(Reply::Goal(inode.goal()))
+        }
+        Query::DeleteWork { node, limit, due } => {
             let table = txn.open_table(DELETIONS)?;
             let mut out = Vec::new();
             for entry in table.range((*node, &[][..])..)? {
@@ -183,6 +206,9 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
                 let (n, blob) = k.value();
                 if n != *node || out.len() >= *limit as usize {
                     break;
+                }
+                if due.is_some_and(|d| v.value() > d) {
+                    continue;
                 }
                 let blob: [u8; 32] = blob
                     .try_into()

@@ -474,3 +474,170 @@ fn writes_trim_and_split_extents_and_merges_are_compare_and_swap() {
         r => panic!("{r:?}"),
     }
 }
+
+fn view(alive: &[u64]) -> crate::state::repair::View {
+    crate::state::repair::View {
+        nodes: (1..=5)
+            .map(|i| {
+                (
+                    i,
+                    crate::state::repair::NodeView {
+                        addr: format!("n{i}"),
+                        zone: format!("z{i}"),
+                        alive: alive.contains(&i),
+                        mode: NodeMode::Active,
+                        capacity: 1 << 30,
+                    },
+                )
+            })
+            .collect(),
+        now: 100,
+    }
+}
+
+fn placements(s: &Store, key: &str, b: u8) -> Vec<NodeId> {
+    match s
+        .query(&Query::GetObject {
+            bucket: "bk1".into(),
+            key: key.into(),
+        })
+        .unwrap()
+    {
+        Reply::Object(o) => o.placements[&blob(b)].clone(),
+        r => panic!("{r:?}"),
+    }
+}
+
+fn deletions(s: &Store, node: NodeId, due: Option<u64>) -> Vec<BlobId> {
+    match s
+        .query(&Query::DeleteWork {
+            node,
+            limit: 100,
+            due,
+        })
+        .unwrap()
+    {
+        Reply::Deletions(d) => d.into_iter().map(|(b, _)| b).collect(),
+        r => panic!("{r:?}"),
+    }
+}
+
+#[test]
+fn goals_trim_repair_and_move_copies_without_going_below_goal() {
+    let (_d, s) = with_bucket();
+    for id in 1..=5 {
+        s.apply(&Command::RegisterNode {
+            id,
+            addr: format!("n{id}"),
+            zone: format!("z{id}"),
+        })
+        .unwrap();
+    }
+    put(&s, "a", &[(1, 10)]).unwrap();
+    put(&s, "d/b", &[(2, 10)]).unwrap();
+    let all = view(&[1, 2, 3, 4, 5]);
+    assert_eq!(s.census(&all).unwrap().health.ok.blobs, 2);
+
+    // Goal 2 on the bucket reaches the directory below and both blobs.
+    s.apply(&Command::SetGoal {
+        path: "/bk1".into(),
+        goal: 2,
+    })
+    .unwrap();
+    assert!(matches!(
+        s.query(&Query::GetGoal {
+            path: "/bk1/d".into()
+        })
+        .unwrap(),
+        Reply::Goal(2)
+    ));
+    assert!(matches!(
+        s.apply(&Command::SetGoal {
+            path: "/bk1".into(),
+            goal: 6
+        }),
+        Err(Error::Invalid(_))
+    ));
+    assert_eq!(s.census(&all).unwrap().health.over_goal.blobs, 2);
+    let trims = s.trims(&all, &Default::default(), 100).unwrap();
+    assert_eq!(trims.len(), 2, "one extra copy each: {trims:?}");
+    s.apply(&Command::TrimCopies {
+        copies: trims.clone(),
+        cutoff: 50,
+    })
+    .unwrap();
+    let (b1, dropped) = trims.iter().find(|(b, _)| *b == blob(1)).copied().unwrap();
+    assert_eq!(placements(&s, "a", 1).len(), 2);
+    assert!(deletions(&s, dropped, None).contains(&b1));
+    assert!(deletions(&s, dropped, Some(49)).is_empty(), "not due yet");
+    // Never below goal, whatever is asked.
+    let keep = placements(&s, "a", 1);
+    s.apply(&Command::TrimCopies {
+        copies: vec![(b1, keep[0])],
+        cutoff: 50,
+    })
+    .unwrap();
+    assert_eq!(placements(&s, "a", 1), keep);
+    // A write placing the dropped copy again cancels its deletion.
+    let again = Command::PutObject {
+        bucket: "bk1".into(),
+        key: "a2".into(),
+        size: 10,
+        etag: "e".into(),
+        meta: ObjectMeta::default(),
+        extents: vec![Extent {
+            offset: 0,
+            len: 10,
+            blob: b1,
+            blob_offset: 0,
+        }],
+        blobs: vec![BlobWrite {
+            id: b1,
+            size: 10,
+            nodes: vec![dropped],
+        }],
+        cond: Default::default(),
+        now: 60,
+    };
+    s.apply(&again).unwrap();
+    assert!(!deletions(&s, dropped, None).contains(&b1));
+
+    // New entries inherit their directory's goal: 4 copies wanted.
+    s.apply(&Command::SetGoal {
+        path: "/bk1/d".into(),
+        goal: 4,
+    })
+    .unwrap();
+    put(&s, "d/c", &[(3, 10)]).unwrap();
+    let census = s.census(&all).unwrap();
+    assert_eq!(census.health.under_goal.blobs, 2, "b and c want 4");
+    assert_eq!(census.repair_bytes, 2 * 10 + 10, "b lost one to goal 2");
+    let work: usize = (1..=5)
+        .map(|n| s.repair_work(n, &all, 100).unwrap().len())
+        .sum();
+    assert_eq!(work, 2, "each missing copy handed to exactly one node");
+
+    // A lost copy leaves the placements; a move drops its source only if
+    // the goal holds without it.
+    s.apply(&Command::LostCopies {
+        node: placements(&s, "d/c", 3)[0],
+        blobs: vec![blob(3)],
+    })
+    .unwrap();
+    assert_eq!(placements(&s, "d/c", 3).len(), 2);
+    let holders = placements(&s, "a", 1);
+    let to = (1..=5).find(|n| !holders.contains(n)).unwrap();
+    s.apply(&Command::RecordCopies {
+        blobs: vec![BlobWrite {
+            id: b1,
+            size: 10,
+            nodes: vec![to],
+        }],
+        moves: vec![(b1, holders[0])],
+        cutoff: 70,
+    })
+    .unwrap();
+    let now = placements(&s, "a", 1);
+    assert!(now.contains(&to) && !now.contains(&holders[0]), "{now:?}");
+    assert_eq!(now.len(), holders.len());
+}

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{dec, enc};
 use super::keys::validate_key;
-use super::namespace::get_bucket;
+use super::namespace::{get_bucket, must_inode};
 use super::objects::{add_refs, check_condition, check_tiling, put_object, release_refs, source};
 use super::tables::TableSet;
 use crate::api::{Extent, ObjectMeta, WriteCondition};
@@ -89,14 +89,15 @@ pub fn put_part(
     extents: &[Extent],
     now: u64,
 ) -> Result<(), Error> {
-    get_upload(t, upload_id)?;
+    let up = get_upload(t, upload_id)?;
     if !(1..=PART_NUMBER_MAX).contains(&part_number) {
         return Err(Error::Invalid(format!(
             "part number {part_number} is not in 1..=10000"
         )));
     }
     check_tiling(extents, size)?;
-    add_refs(t, extents)?;
+    let bucket = get_bucket(t, &up.bucket)?;
+    add_refs(t, extents, must_inode(t, bucket.inode)?.goal())?;
     if let Some(old) = get_part(t, upload_id, part_number)? {
         release_refs(t, &old.extents, now)?;
     }

@@ -1,0 +1,138 @@
+//! Scrubbing: the node re-reads every blob in the background, at a set
+//! rate, and checks each block's CRC32C and the whole blob's SHA-256
+//! against its name. A bad copy (found here or by a client's read) is moved
+//! to `quarantine/` and reported, so the metastore forgets it and repair
+//! remakes it from a good copy.
+//!
+//! The same walk finds orphans: blob files no metadata record places on
+//! this node (a crash between a blob's write and its commit, a copy
+//! recorded after its blob was collected). The metastore says which files
+//! are orphans and gives a cutoff; a file written after it is kept, since a
+//! write may still be on its way to its commit.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use metastore::api::{BlobId, Command, Query, Reply};
+use metastore::MetaClient;
+
+use crate::error::Error;
+use crate::server::Shared;
+
+/// Default scrub rate per node.
+pub const DEFAULT_BYTES_PER_S: u64 = 16 << 20;
+/// Pause between passes.
+const PASS_PAUSE: Duration = Duration::from_secs(1);
+
+pub(crate) async fn run(shared: Arc<Shared>, meta: MetaClient, bytes_per_s: u64) {
+    if bytes_per_s == 0 {
+        return;
+    }
+    let p = &shared.progress;
+    loop {
+        tokio::time::sleep(PASS_PAUSE).await;
+        if !shared.registered.load(Ordering::SeqCst) {
+            continue;
+        }
+        p.scrub_checked_blobs.store(0, Ordering::Relaxed);
+        p.scrub_checked_bytes.store(0, Ordering::Relaxed);
+        p.scrub_pass_bytes
+            .store(shared.store.used_bytes(), Ordering::Relaxed);
+        for prefix in 0..=255u8 {
+            let store = shared.clone();
+            let Ok(Ok(blobs)) = tokio::task::spawn_blocking(move || store.store.list(prefix)).await
+            else {
+                continue;
+            };
+            let mut good = Vec::new();
+            for (id, len, mtime) in blobs {
+                let start = Instant::now();
+                let store = shared.clone();
+                let checked = tokio::task::spawn_blocking(move || store.store.verify(&id)).await;
+                match checked {
+                    Ok(Ok(())) => good.push((id, mtime)),
+                    Ok(Err(Error::NotFound)) => {} // deleted meanwhile
+                    Ok(Err(Error::Corrupt(why))) => {
+                        let s = shared.clone();
+                        let _ = tokio::task::spawn_blocking(move || s.bad_copy(&id, &why)).await;
+                    }
+                    Ok(Err(e)) => tracing::warn!(blob = %id, error = %e, "scrub read failed"),
+                    Err(e) => tracing::warn!(error = %e, "scrub task failed"),
+                }
+                p.scrub_checked_blobs.fetch_add(1, Ordering::Relaxed);
+                p.scrub_checked_bytes.fetch_add(len, Ordering::Relaxed);
+                p.scrub_total_bytes.fetch_add(len, Ordering::Relaxed);
+                let due = Duration::from_secs_f64(len as f64 / bytes_per_s as f64);
+                if let Some(wait) = due.checked_sub(start.elapsed()) {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            if let Err(e) = sweep_orphans(&shared, &meta, good).await {
+                tracing::debug!(error = %e, "orphan sweep failed");
+            }
+        }
+        p.scrub_passes.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Deletes those of `blobs` (id, mtime) the metastore places nowhere on
+/// this node, unless written after its cutoff.
+async fn sweep_orphans(
+    shared: &Arc<Shared>,
+    meta: &MetaClient,
+    blobs: Vec<(BlobId, u64)>,
+) -> Result<(), metastore::Error> {
+    for batch in blobs.chunks(512) {
+        let q = Query::Unplaced {
+            node: shared.id,
+            blobs: batch.iter().map(|(id, _)| *id).collect(),
+        };
+        let (orphans, cutoff) = match meta.query(&q).await? {
+            Reply::Unplaced { blobs, cutoff } => (blobs, cutoff),
+            r => {
+                return Err(metastore::Error::Internal(format!(
+                    "unexpected reply {r:?}"
+                )))
+            }
+        };
+        let store = shared.clone();
+        let deleted = tokio::task::spawn_blocking(move || {
+            orphans
+                .iter()
+                .filter(|id| {
+                    matches!(
+                        store.store.delete_unless_written_since(id, cutoff),
+                        Ok(true)
+                    )
+                })
+                .count()
+        })
+        .await
+        .unwrap_or(0);
+        if deleted > 0 {
+            tracing::info!(blobs = deleted, "deleted orphan blob files");
+        }
+    }
+    Ok(())
+}
+
+/// Reports bad copies to the metastore (retrying until it hears), so it
+/// stops placing reads there and repair remakes them.
+pub(crate) async fn report_bad(
+    node: metastore::api::NodeId,
+    meta: MetaClient,
+    mut bad: tokio::sync::mpsc::UnboundedReceiver<BlobId>,
+) {
+    while let Some(first) = bad.recv().await {
+        let mut blobs = vec![first];
+        while let Ok(b) = bad.try_recv() {
+            blobs.push(b);
+        }
+        let cmd = Command::LostCopies { node, blobs };
+        while let Err(e) = meta.command(&cmd).await {
+            tracing::warn!(error = %e, "reporting bad copies failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
