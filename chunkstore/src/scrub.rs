@@ -22,8 +22,14 @@ use crate::server::Shared;
 
 /// Default scrub rate per node.
 pub const DEFAULT_BYTES_PER_S: u64 = 16 << 20;
-/// Pause between passes.
-const PASS_PAUSE: Duration = Duration::from_secs(1);
+/// Pause between passes (a small store is checked again at most this
+/// often).
+const PASS_PAUSE: Duration = Duration::from_secs(10);
+/// Each blob is paced as if at least this large, so a node of many tiny
+/// blobs is not read (and asked about) flat out.
+const MIN_PACED_BYTES: u64 = 64 << 10;
+/// Blobs asked about at once in the orphan sweep.
+const ORPHAN_BATCH: usize = 512;
 
 pub(crate) async fn run(shared: Arc<Shared>, meta: MetaClient, bytes_per_s: u64) {
     if bytes_per_s == 0 {
@@ -39,13 +45,13 @@ pub(crate) async fn run(shared: Arc<Shared>, meta: MetaClient, bytes_per_s: u64)
         p.scrub_checked_bytes.store(0, Ordering::Relaxed);
         p.scrub_pass_bytes
             .store(shared.store.used_bytes(), Ordering::Relaxed);
+        let mut good = Vec::new();
         for prefix in 0..=255u8 {
             let store = shared.clone();
             let Ok(Ok(blobs)) = tokio::task::spawn_blocking(move || store.store.list(prefix)).await
             else {
                 continue;
             };
-            let mut good = Vec::new();
             for (id, len, mtime) in blobs {
                 let start = Instant::now();
                 let store = shared.clone();
@@ -63,13 +69,16 @@ pub(crate) async fn run(shared: Arc<Shared>, meta: MetaClient, bytes_per_s: u64)
                 p.scrub_checked_blobs.fetch_add(1, Ordering::Relaxed);
                 p.scrub_checked_bytes.fetch_add(len, Ordering::Relaxed);
                 p.scrub_total_bytes.fetch_add(len, Ordering::Relaxed);
-                let due = Duration::from_secs_f64(len as f64 / bytes_per_s as f64);
+                let paced = len.max(MIN_PACED_BYTES);
+                let due = Duration::from_secs_f64(paced as f64 / bytes_per_s as f64);
                 if let Some(wait) = due.checked_sub(start.elapsed()) {
                     tokio::time::sleep(wait).await;
                 }
             }
-            if let Err(e) = sweep_orphans(&shared, &meta, good).await {
-                tracing::debug!(error = %e, "orphan sweep failed");
+            if good.len() >= ORPHAN_BATCH || prefix == 255 {
+                if let Err(e) = sweep_orphans(&shared, &meta, std::mem::take(&mut good)).await {
+                    tracing::debug!(error = %e, "orphan sweep failed");
+                }
             }
         }
         p.scrub_passes.fetch_add(1, Ordering::Relaxed);
@@ -83,7 +92,7 @@ async fn sweep_orphans(
     meta: &MetaClient,
     blobs: Vec<(BlobId, u64)>,
 ) -> Result<(), metastore::Error> {
-    for batch in blobs.chunks(512) {
+    for batch in blobs.chunks(ORPHAN_BATCH) {
         let q = Query::Unplaced {
             node: shared.id,
             blobs: batch.iter().map(|(id, _)| *id).collect(),

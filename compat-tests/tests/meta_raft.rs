@@ -71,7 +71,13 @@ async fn leader_kill_9_under_load_loses_no_acknowledged_write() {
             ))
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill once the writers are well under way (on a loaded machine that
+    // takes longer).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() <= 20 {
+        assert!(Instant::now() < deadline, "the writers never got going");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let leader = c.wait_leader();
     c.metas[leader].kill();
     let killed_at = Instant::now();

@@ -227,6 +227,15 @@ async fn a_node_in_maintenance_starts_no_repair_and_comes_back_current() {
         assert_eq!(copies(&c, &all, id), 3, "{id} back at 3 copies");
     }
     assert!(get_bytes(&s3, "mnt", "keep").await == keep);
+
+    // Maintenance is bounded: when its time is up the node is active again.
+    c.admin(&["node", "maintenance", &id0, "--for", "2s"]);
+    wait_for(30, "the maintenance window to end", || {
+        c.node_states()
+            .iter()
+            .any(|(id, s)| *id == id0 && s == "up")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -451,5 +460,47 @@ async fn garbage_is_deleted_after_its_grace_and_a_racing_write_survives() {
             copies(&c, &all, &id) >= 2,
             "round {round}: its copies are kept"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_nodes_refuse_writes_with_insufficient_storage() {
+    // Room for one 4 MiB blob (and its header) per node.
+    let c = Cluster::start_nodes(3, &[], &["--capacity-mib", "6"]);
+    let s3 = client(&c, 0);
+    s3.create_bucket().bucket("full").send().await.unwrap();
+    let first = data(4 << 20, 81);
+    put_in(&s3, "full", "first", &first).await;
+    // Nodes refuse what would pass their limit; once the gateway has their
+    // free space from the next heartbeats, it refuses before sending.
+    let second = data(4 << 20, 82);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let put = s3
+            .put_object()
+            .bucket("full")
+            .key("second")
+            .body(ByteStream::from(second.clone()))
+            .send()
+            .await;
+        match code(put).as_str() {
+            "InsufficientStorage" => break,
+            "ServiceUnavailable" => {}
+            other => panic!("unexpected {other}"),
+        }
+        assert!(Instant::now() < deadline, "never InsufficientStorage");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        code(s3.head_object().bucket("full").key("second").send().await),
+        "NotFound"
+    );
+    assert!(
+        get_bytes(&s3, "full", "first").await == first,
+        "nothing lost"
+    );
+    let st = status(&c);
+    for n in st["nodes"].as_array().unwrap() {
+        assert_eq!(n["capacity_bytes"].as_u64(), Some(6 << 20), "{n}");
     }
 }

@@ -62,7 +62,7 @@ impl Cluster {
 }
 
 /// Orders the writable nodes (up, active: not in maintenance, draining or
-/// removed) with free space as candidates for a new blob: the
+/// removed) with room for `bytes` more as candidates for a new blob: the
 /// first `copies` are the targets, the rest are fallbacks, tried in order if
 /// a target fails. Distinct zones come first, and within that choice nodes
 /// are drawn at random weighted by free space, so load spreads and fuller
@@ -70,7 +70,7 @@ impl Cluster {
 ///
 /// A node whose capacity is not known yet (a new metadata leader has not
 /// heard its heartbeat) is a candidate, weighted like the emptiest node.
-pub fn place(nodes: &[NodeInfo], copies: usize, rng: &mut impl Rng) -> Vec<NodeInfo> {
+pub fn place(nodes: &[NodeInfo], copies: usize, bytes: u64, rng: &mut impl Rng) -> Vec<NodeInfo> {
     let known = |n: &NodeInfo| n.capacity_bytes > 0;
     let default_weight = nodes
         .iter()
@@ -88,7 +88,7 @@ pub fn place(nodes: &[NodeInfo], copies: usize, rng: &mut impl Rng) -> Vec<NodeI
     };
     let mut pool: Vec<&NodeInfo> = nodes
         .iter()
-        .filter(|n| n.writable() && (n.free_bytes > 0 || !known(n)))
+        .filter(|n| n.writable() && (n.free_bytes > bytes || !known(n)))
         .collect();
     let mut out: Vec<NodeInfo> = Vec::with_capacity(pool.len());
     while !pool.is_empty() {
@@ -153,7 +153,7 @@ mod tests {
         ];
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for _ in 0..200 {
-            let p = place(&nodes, 3, &mut rng);
+            let p = place(&nodes, 3, 0, &mut rng);
             let ids: Vec<u64> = p.iter().map(|n| n.id).collect();
             assert_eq!(ids.len(), 4, "only live, active nodes with space: {ids:?}");
             let zones: std::collections::HashSet<_> = p[..3].iter().map(|n| &n.zone).collect();
@@ -171,7 +171,7 @@ mod tests {
         let mut fresh = node(1, "a", 0, true);
         fresh.capacity_bytes = 0;
         let nodes = vec![fresh, node(2, "b", 50, true), node(3, "c", 0, true)];
-        let p = place(&nodes, 3, &mut rand::rngs::StdRng::seed_from_u64(3));
+        let p = place(&nodes, 3, 0, &mut rand::rngs::StdRng::seed_from_u64(3));
         let ids: Vec<u64> = p.iter().map(|n| n.id).collect();
         assert_eq!(ids.len(), 2, "the full node is left out: {ids:?}");
         assert!(ids.contains(&1));
@@ -182,7 +182,7 @@ mod tests {
         let nodes = vec![node(1, "a", 900, true), node(2, "b", 100, true)];
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let first_is_1 = (0..1000)
-            .filter(|_| place(&nodes, 1, &mut rng)[0].id == 1)
+            .filter(|_| place(&nodes, 1, 0, &mut rng)[0].id == 1)
             .count();
         assert!((800..=980).contains(&first_is_1), "{first_is_1}");
     }

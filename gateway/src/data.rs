@@ -151,7 +151,12 @@ impl DataPlane {
             .map_err(|e| Error::Internal(e.to_string()))?;
         self.ensure_nodes().await;
         let nodes = self.cluster.nodes();
-        let candidates = place(&nodes, GOAL_COPIES, &mut rand::thread_rng());
+        let candidates = place(
+            &nodes,
+            GOAL_COPIES,
+            data.len() as u64,
+            &mut rand::thread_rng(),
+        );
         let alive = nodes.iter().filter(|n| n.writable()).count();
         if candidates.len() < MIN_COPIES && alive >= MIN_COPIES {
             return Err(Error::NoSpace(format!(

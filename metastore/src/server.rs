@@ -658,8 +658,9 @@ pub(crate) async fn cluster_status(s: &Arc<Shared>) -> Result<ClusterStatus, Err
     })
 }
 
-/// On the leader: drops copies beyond their goal and those left on
-/// draining and removed nodes once their blobs are at goal without them.
+/// On the leader: ends maintenance windows that are over, and drops copies
+/// beyond their goal and those left on draining and removed nodes once
+/// their blobs are at goal without them.
 async fn trim_copies(s: Arc<Shared>) {
     let client = rand::random::<u64>();
     let mut seq = 0u64;
@@ -671,6 +672,26 @@ async fn trim_copies(s: Arc<Shared>) {
         let Ok((nodes, view)) = nodes_and_view(&s).await else {
             continue;
         };
+        // Maintenance is bounded: once its time is up the node is active
+        // again (and, if still down, its copies are remade).
+        for n in &nodes {
+            if matches!(n.mode, NodeMode::Maintenance { until } if until <= view.now) {
+                seq += 1;
+                let req = Request {
+                    client,
+                    seq,
+                    now: view.now,
+                    cmd: crate::api::Command::SetNodeMode {
+                        id: n.id,
+                        mode: NodeMode::Active,
+                    },
+                };
+                if propose(&s, req).await.is_none() {
+                    return;
+                }
+                tracing::info!(node = n.id, "maintenance ended");
+            }
+        }
         let fill: HashMap<NodeId, f64> = nodes.iter().map(|n| (n.id, n.fill())).collect();
         let s2 = s.clone();
         let Ok(Ok(copies)) =
