@@ -177,9 +177,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             println!("{}", ClusterSecret::generate().to_hex());
         }
         AdminCmd::Status { json: true } => {
-            let Reply::Status(st) = client(&args)?.query(&Query::ClusterStatus).await? else {
-                anyhow::bail!("unexpected reply to a status query");
-            };
+            let st = client(&args)?.cluster_status().await?;
             println!("{}", serde_json::to_string_pretty(&st)?);
         }
         AdminCmd::Status { json: false } => {
@@ -205,13 +203,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 }
             }
             println!();
-            let Reply::Status(st) = meta
-                .query(&Query::ClusterStatus)
+            let st = meta
+                .cluster_status()
                 .await
-                .context("reading the storage status")?
-            else {
-                anyhow::bail!("unexpected reply to a status query");
-            };
+                .context("reading the storage status")?;
             let stats = meta.stats().await.context("reading statistics")?;
             println!(
                 "{:<20} {:<22} {:<8} {:<26} {:>10} {:>10} {:>6} {:>8} {:>10} {:>8}",
@@ -278,9 +273,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 NodeCmd::Drain { id } => (*id, NodeMode::Draining),
                 NodeCmd::Activate { id } => (*id, NodeMode::Active),
                 NodeCmd::Remove { id, force } => {
-                    let Reply::Status(st) = meta.query(&Query::ClusterStatus).await? else {
-                        anyhow::bail!("unexpected reply to a status query");
-                    };
+                    let st = meta.cluster_status().await?;
                     let node = st
                         .nodes
                         .iter()

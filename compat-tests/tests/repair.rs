@@ -35,16 +35,6 @@ fn class(st: &serde_json::Value, name: &str) -> u64 {
     st["health"][name]["blobs"].as_u64().expect("health class")
 }
 
-async fn put_in(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8]) {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body.to_vec()))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
-}
-
 /// Polls `done` every 300 ms until it holds, failing after `secs`.
 async fn wait_for(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -67,7 +57,7 @@ async fn a_lost_node_s_copies_are_remade_while_clients_keep_going() {
     let size = 32 << 20;
     for i in 0..HEAL_BYTES / size {
         let body = data(size + i * 4099, 100 + i as u64);
-        put_in(&s3, "heal", &format!("o{i}"), &body).await;
+        put(&s3, "heal", &format!("o{i}"), &body).await;
         bodies.push(body);
     }
     let ids: Vec<String> = bodies.iter().flat_map(|b| blob_ids(b)).collect();
@@ -89,7 +79,7 @@ async fn a_lost_node_s_copies_are_remade_while_clients_keep_going() {
             "o{i} reads back"
         );
         let extra = data(4096 + round, 500 + round as u64);
-        put_in(&s3, "heal", &format!("during/{round}"), &extra).await;
+        put(&s3, "heal", &format!("during/{round}"), &extra).await;
         round += 1;
         let short = ids.iter().filter(|id| copies(&c, &live, id) < 3).count();
         if short == 0 {
@@ -123,7 +113,7 @@ async fn a_new_node_fills_to_its_share() {
     // 48 blobs of 4 MiB: 144 copies, 36 per node; 28.8 each on five.
     let bodies: Vec<Vec<u8>> = (0..12).map(|i| data(16 << 20, 900 + i)).collect();
     for (i, b) in bodies.iter().enumerate() {
-        put_in(&s3, "grow", &format!("b{i}"), b).await;
+        put(&s3, "grow", &format!("b{i}"), b).await;
     }
     let ids: Vec<String> = bodies.iter().flat_map(|b| blob_ids(b)).collect();
 
@@ -168,8 +158,8 @@ async fn a_node_in_maintenance_starts_no_repair_and_comes_back_current() {
     s3.create_bucket().bucket("mnt").send().await.unwrap();
     let keep = data(24 << 20, 7);
     let doomed = data(8 << 20, 8);
-    put_in(&s3, "mnt", "keep", &keep).await;
-    put_in(&s3, "mnt", "doomed", &doomed).await;
+    put(&s3, "mnt", "keep", &keep).await;
+    put(&s3, "mnt", "doomed", &doomed).await;
     let all = [0, 1, 2, 3];
     let on0: Vec<String> = blob_ids(&keep)
         .into_iter()
@@ -189,7 +179,7 @@ async fn a_node_in_maintenance_starts_no_repair_and_comes_back_current() {
         .unwrap();
     // Well past the down timeout: no repair, and writes go on.
     for round in 0..6 {
-        put_in(
+        put(
             &s3,
             "mnt",
             &format!("while/{round}"),
@@ -245,8 +235,8 @@ async fn goals_add_and_drop_copies_and_a_drained_node_leaves() {
     let all = [0, 1, 2, 3];
     s3.create_bucket().bucket("goals").send().await.unwrap();
     let a = data(6 << 20, 31);
-    put_in(&s3, "goals", "a", &a).await;
-    put_in(&s3, "goals", "deep/x", &data(3 << 20, 32)).await;
+    put(&s3, "goals", "a", &a).await;
+    put(&s3, "goals", "deep/x", &data(3 << 20, 32)).await;
 
     // Down to 2 copies for the bucket, then 4 for one directory.
     c.admin(&["goal", "set", "/goals", "2"]);
@@ -259,7 +249,7 @@ async fn goals_add_and_drop_copies_and_a_drained_node_leaves() {
     wait_for(60, "goal 4", || copies(&c, &all, &blob_ids(&x)[0]) == 4).await;
     // Inherited by what is created below.
     let y = data(2 << 20, 33);
-    put_in(&s3, "goals", "deep/y", &y).await;
+    put(&s3, "goals", "deep/y", &y).await;
     wait_for(60, "goal 4 inherited", || {
         copies(&c, &all, &blob_ids(&y)[0]) == 4
     })
@@ -278,7 +268,7 @@ async fn goals_add_and_drop_copies_and_a_drained_node_leaves() {
     // blob drops below its goal on the way.
     c.admin(&["goal", "set", "/goals", "3"]);
     let b = data(20 << 20, 34);
-    put_in(&s3, "goals", "b", &b).await;
+    put(&s3, "goals", "b", &b).await;
     let ids: Vec<String> = [&a, &b, &x, &y].iter().flat_map(|d| blob_ids(d)).collect();
     wait_for(60, "goal 3 everywhere", || {
         ids.iter().all(|id| copies(&c, &all, id) == 3)
@@ -316,7 +306,7 @@ async fn flipped_bits_are_found_and_repaired() {
     let s3 = client(&c, 0);
     s3.create_bucket().bucket("rot").send().await.unwrap();
     let body = data(3 << 20, 77);
-    put_in(&s3, "rot", "o", &body).await;
+    put(&s3, "rot", "o", &body).await;
     let id = blob_ids(&body).remove(0);
     let path = c.chunk_dir(0).join("blobs").join(&id[..2]).join(&id);
     let good = std::fs::read(&path).unwrap();
@@ -357,7 +347,7 @@ async fn orphans_of_a_crashed_upload_are_deleted() {
     let s3 = client(&c, 0);
     s3.create_bucket().bucket("orph").send().await.unwrap();
     let kept = data(5 << 20, 61);
-    put_in(&s3, "orph", "kept", &kept).await;
+    put(&s3, "orph", "kept", &kept).await;
     // A large upload whose gateway dies part way: its blobs reach the
     // nodes, its commit never happens.
     let big = data(160 << 20, 62);
@@ -404,8 +394,8 @@ async fn orphans_of_a_crashed_upload_are_deleted() {
     assert!(get_bytes(&s3, "orph", "kept").await == kept);
 }
 
-async fn put(s3: &aws_sdk_s3::Client, key: &str, body: &[u8]) {
-    put_in(s3, "gcb", key, body).await
+async fn put_gc(s3: &aws_sdk_s3::Client, key: &str, body: &[u8]) {
+    put(s3, "gcb", key, body).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -417,9 +407,9 @@ async fn garbage_is_deleted_after_its_grace_and_a_racing_write_survives() {
     let a = data((5 << 20) + 11, 1);
     let b1 = data(300_000, 2);
     let b2 = data(200_000, 3);
-    put(&s3, "a", &a).await;
-    put(&s3, "b", &b1).await;
-    put(&s3, "b", &b2).await; // overwrite: b1's blob is garbage
+    put_gc(&s3, "a", &a).await;
+    put_gc(&s3, "b", &b1).await;
+    put_gc(&s3, "b", &b2).await; // overwrite: b1's blob is garbage
     s3.delete_object()
         .bucket("gcb")
         .key("a")
@@ -442,7 +432,7 @@ async fn garbage_is_deleted_after_its_grace_and_a_racing_write_survives() {
     for round in 0..4u64 {
         let body = data(100_000, 10 + round);
         let id = blob_ids(&body).remove(0);
-        put(&s3, "old", &body).await;
+        put_gc(&s3, "old", &body).await;
         s3.delete_object()
             .bucket("gcb")
             .key("old")
@@ -450,7 +440,7 @@ async fn garbage_is_deleted_after_its_grace_and_a_racing_write_survives() {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(1500 + 300 * round)).await;
-        put(&s3, &format!("new{round}"), &body).await;
+        put_gc(&s3, &format!("new{round}"), &body).await;
         tokio::time::sleep(Duration::from_secs(4)).await;
         assert!(
             get_bytes(&s3, "gcb", &format!("new{round}")).await == body,
@@ -470,7 +460,7 @@ async fn full_nodes_refuse_writes_with_insufficient_storage() {
     let s3 = client(&c, 0);
     s3.create_bucket().bucket("full").send().await.unwrap();
     let first = data(4 << 20, 81);
-    put_in(&s3, "full", "first", &first).await;
+    put(&s3, "full", "first", &first).await;
     // Nodes refuse what would pass their limit; once the gateway has their
     // free space from the next heartbeats, it refuses before sending.
     let second = data(4 << 20, 82);

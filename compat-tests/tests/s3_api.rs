@@ -32,19 +32,6 @@ fn status<E: std::fmt::Debug>(
     }
 }
 
-async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &[u8]) -> String {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body.to_vec()))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"))
-        .e_tag()
-        .expect("etag")
-        .to_string()
-}
-
 /// A PutObject of a small static body, for a test to add conditions to.
 fn put_req(
     s3: &aws_sdk_s3::Client,

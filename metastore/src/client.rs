@@ -230,6 +230,14 @@ impl MetaClient {
         }
     }
 
+    /// The storage layer's health (answered by the leader).
+    pub async fn cluster_status(&self) -> Result<crate::api::ClusterStatus, Error> {
+        match self.query(&Query::ClusterStatus).await? {
+            Reply::Status(s) => Ok(*s),
+            other => Err(unexpected(other)),
+        }
+    }
+
     pub async fn stats(&self) -> Result<Stats, Error> {
         match self.query(&Query::Stats).await? {
             Reply::Stats(s) => Ok(s),

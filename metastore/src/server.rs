@@ -305,7 +305,7 @@ async fn collect_garbage(s: Arc<Shared>, grace: Duration) {
     let mut seq = 0u64;
     loop {
         tokio::time::sleep(every).await;
-        if s.raft.metrics().borrow().state != ServerState::Leader {
+        if !s.is_leader() {
             continue;
         }
         loop {
@@ -342,7 +342,7 @@ async fn expire_uploads(s: Arc<Shared>, max_age: Duration) {
     let mut seq = 0u64;
     loop {
         tokio::time::sleep(every).await;
-        if s.raft.metrics().borrow().state != ServerState::Leader {
+        if !s.is_leader() {
             continue;
         }
         let now = crate::client::now_ns();
@@ -666,7 +666,7 @@ async fn trim_copies(s: Arc<Shared>) {
     let mut seq = 0u64;
     loop {
         tokio::time::sleep(TRIM_INTERVAL).await;
-        if s.raft.metrics().borrow().state != ServerState::Leader || !settled(&s) {
+        if !s.is_leader() || !settled(&s) {
             continue;
         }
         let Ok((nodes, view)) = nodes_and_view(&s).await else {

@@ -47,6 +47,21 @@ pub fn blob_ids(data: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// PUTs `body` as `bucket/key`; returns the ETag.
+pub async fn put(client: &Client, bucket: &str, key: &str, body: &[u8]) -> String {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"))
+        .e_tag()
+        .expect("etag")
+        .to_string()
+}
+
 pub async fn get_bytes(client: &Client, bucket: &str, key: &str) -> Vec<u8> {
     let out = client
         .get_object()
