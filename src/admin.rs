@@ -91,13 +91,16 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .find(|c: char| !c.is_ascii_digit())
         .map_or((text, "s"), |i| text.split_at(i));
     let n: u64 = num.parse().map_err(|_| format!("not a duration: {text}"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
         _ => return Err(format!("unknown unit in {text} (s, m, h, d)")),
     };
+    let secs = n
+        .checked_mul(scale)
+        .ok_or_else(|| format!("too long: {text}"))?;
     Ok(std::time::Duration::from_secs(secs))
 }
 

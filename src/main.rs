@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "troika",
     version,
-    about = "Shared storage for web clusters: S3 over one replicated namespace"
+    about = "Shared storage for web clusters: S3 and NFSv3 over one replicated namespace"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -129,7 +129,26 @@ enum Role {
     Admin(admin::AdminArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match start() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The chain of causes on one line, and no backtrace even when
+            // RUST_BACKTRACE is set: these are operator errors, not bugs.
+            let mut text = e.to_string();
+            for cause in e.chain().skip(1).map(|c| c.to_string()) {
+                // Error types that print their source already.
+                if !text.contains(&cause) {
+                    text = format!("{text}: {cause}");
+                }
+            }
+            eprintln!("error: {text}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn start() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TROIKA_LOG")
@@ -204,6 +223,7 @@ async fn run(role: Role) -> anyhow::Result<()> {
         } => {
             let secret = config::load_secret(&secret)?;
             let listener = config::bind(listen, "chunk").await?;
+            let context = format!("storage node with data directory {}", data.display());
             chunkstore::server::run(
                 listener,
                 chunkstore::server::ChunkConfig {
@@ -220,7 +240,7 @@ async fn run(role: Role) -> anyhow::Result<()> {
                 config::shutdown_signal(),
             )
             .await
-            .context("storage node")
+            .context(context)
         }
         Role::Gateway {
             meta,

@@ -4,6 +4,12 @@
 //! to `quarantine/` and reported, so the metastore forgets it and repair
 //! remakes it from a good copy.
 //!
+//! Each pass ends by asking which blobs the metastore places here and
+//! reporting those whose file is gone (deleted or lost outside Troika), so
+//! they are remade too. A copy's file is written before its placement is
+//! recorded, and its placement dropped before the file is deleted, so a
+//! placed copy with no file is lost; a stale answer only repeats a drop.
+//!
 //! The same walk finds orphans: blob files no metadata record places on
 //! this node (a crash between a blob's write and its commit, a copy
 //! recorded after its blob was collected). The metastore says which files
@@ -30,6 +36,8 @@ const PASS_PAUSE: Duration = Duration::from_secs(10);
 const MIN_PACED_BYTES: u64 = 64 << 10;
 /// Blobs asked about at once in the orphan sweep.
 const ORPHAN_BATCH: usize = 512;
+/// Placed blobs listed at once when checking for missing files.
+const PLACED_PAGE: u32 = 1024;
 
 pub(crate) async fn run(shared: Arc<Shared>, meta: MetaClient, bytes_per_s: u64) {
     if bytes_per_s == 0 {
@@ -81,8 +89,55 @@ pub(crate) async fn run(shared: Arc<Shared>, meta: MetaClient, bytes_per_s: u64)
                 }
             }
         }
+        if let Err(e) = check_placed(&shared, &meta).await {
+            tracing::debug!(error = %e, "checking placed copies failed");
+        }
         p.scrub_passes.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Reports the copies the metastore places on this node whose file is
+/// missing.
+async fn check_placed(shared: &Arc<Shared>, meta: &MetaClient) -> Result<(), metastore::Error> {
+    let mut after = None;
+    loop {
+        let q = Query::Placed {
+            node: shared.id,
+            after,
+            limit: PLACED_PAGE,
+        };
+        let placed = match meta.query(&q).await? {
+            Reply::Placed(blobs) => blobs,
+            r => return Err(unexpected(r)),
+        };
+        let Some(last) = placed.last().copied() else {
+            return Ok(());
+        };
+        let full_page = placed.len() >= PLACED_PAGE as usize;
+        let store = shared.clone();
+        let missing = tokio::task::spawn_blocking(move || {
+            placed
+                .into_iter()
+                .filter(|id| {
+                    matches!(store.store.len(id), Err(Error::NotFound))
+                        && !store.store.quarantined(id)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for id in &missing {
+            shared.missing_copy(id);
+        }
+        if !full_page {
+            return Ok(());
+        }
+        after = Some(last);
+    }
+}
+
+fn unexpected(r: Reply) -> metastore::Error {
+    metastore::Error::Internal(format!("unexpected reply {r:?}"))
 }
 
 /// Deletes those of `blobs` (id, mtime) the metastore places nowhere on
@@ -99,11 +154,7 @@ async fn sweep_orphans(
         };
         let (orphans, cutoff) = match meta.query(&q).await? {
             Reply::Unplaced { blobs, cutoff } => (blobs, cutoff),
-            r => {
-                return Err(metastore::Error::Internal(format!(
-                    "unexpected reply {r:?}"
-                )))
-            }
+            r => return Err(unexpected(r)),
         };
         let store = shared.clone();
         let deleted = tokio::task::spawn_blocking(move || {

@@ -85,6 +85,14 @@ impl Shared {
         // Reported even if the move failed: the copy must not be read.
         let _ = self.bad.send(*id);
     }
+
+    /// Has a copy the metastore places here, but which is not on disk,
+    /// reported like a bad one.
+    pub(crate) fn missing_copy(&self, id: &BlobId) {
+        tracing::error!(blob = %id, "placed blob copy missing from disk: to be repaired");
+        self.progress.bad_found.fetch_add(1, Ordering::Relaxed);
+        let _ = self.bad.send(*id);
+    }
 }
 
 /// Opens the blob store under `config.data_dir`, registers with the

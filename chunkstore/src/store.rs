@@ -147,6 +147,11 @@ impl BlobStore {
         Ok(true)
     }
 
+    /// Whether a copy of `id` was quarantined (and so already reported).
+    pub fn quarantined(&self, id: &BlobId) -> bool {
+        self.root.join(QUARANTINE).join(id.to_hex()).exists()
+    }
+
     pub fn writes_disabled(&self) -> bool {
         self.writes_disabled.load(Ordering::Relaxed)
     }

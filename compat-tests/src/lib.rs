@@ -41,10 +41,11 @@ pub fn troika_bin() -> PathBuf {
                 "troika",
             ]);
         } else {
-            // The same targets and features `cargo test --workspace` just
-            // built, so this only links the binary instead of rebuilding
-            // dependencies with another feature set.
-            cmd.args(["build", "--quiet", "--workspace", "--bins", "--tests"]);
+            // Exactly the units `cargo test --workspace` builds (the root
+            // package's integration test makes it build the binary), so
+            // after a workspace test run this is a no-op; `cargo build`
+            // would build a second variant of every dependency.
+            cmd.args(["test", "--quiet", "--workspace", "--no-run"]);
         }
         let status = cmd
             .status()

@@ -1,9 +1,9 @@
 //! Self-healing, with real processes: a storage node lost for good has its
 //! copies remade on the others while clients keep reading and writing; a
 //! new node receives its share; a node in maintenance starts no repair; a
-//! drained node can leave; goals add and drop copies; flipped bits are
-//! found and repaired; garbage and crash orphans are deleted, and a write
-//! racing the sweep survives.
+//! drained node can leave; goals add and drop copies; flipped bits and
+//! deleted files are found and repaired; garbage and crash orphans are
+//! deleted, and a write racing the sweep survives.
 
 mod common;
 
@@ -301,12 +301,23 @@ async fn goals_add_and_drop_copies_and_a_drained_node_leaves() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn flipped_bits_are_found_and_repaired() {
+async fn flipped_bits_and_missing_files_are_found_and_repaired() {
     let c = Cluster::start_nodes(3, &[], &["--scrub-mib-per-s", "64"]);
     let s3 = client(&c, 0);
     s3.create_bucket().bucket("rot").send().await.unwrap();
     let body = data(3 << 20, 77);
     put(&s3, "rot", "o", &body).await;
+    // A second object whose copy on node 1 is deleted behind Troika's back.
+    let other = data(1 << 20, 78);
+    put(&s3, "rot", "gone", &other).await;
+    let gone_id = blob_ids(&other).remove(0);
+    let gone = c
+        .chunk_dir(1)
+        .join("blobs")
+        .join(&gone_id[..2])
+        .join(&gone_id);
+    let gone_bytes = std::fs::read(&gone).unwrap();
+    std::fs::remove_file(&gone).unwrap();
     let id = blob_ids(&body).remove(0);
     let path = c.chunk_dir(0).join("blobs").join(&id[..2]).join(&id);
     let good = std::fs::read(&path).unwrap();
@@ -326,6 +337,12 @@ async fn flipped_bits_are_found_and_repaired() {
         quarantined.exists() && std::fs::read(&path).is_ok_and(|now| now == good)
     })
     .await;
+    // The missing file is noticed by its node's scrubber and copied back.
+    wait_for(60, "the missing copy remade", || {
+        std::fs::read(&gone).is_ok_and(|now| now == gone_bytes)
+    })
+    .await;
+    assert!(get_bytes(&s3, "rot", "gone").await == other);
     let st = status(&c);
     let bad_found: u64 = st["nodes"]
         .as_array()
@@ -333,8 +350,8 @@ async fn flipped_bits_are_found_and_repaired() {
         .iter()
         .map(|n| n["scrub"]["bad_found"].as_u64().unwrap())
         .sum();
-    assert_eq!(bad_found, 1, "{st}");
-    assert_eq!(class(&st, "ok"), 1, "{st}");
+    assert_eq!(bad_found, 2, "one corrupt and one missing copy: {st}");
+    assert_eq!(class(&st, "ok"), 2, "{st}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -376,10 +393,13 @@ async fn orphans_of_a_crashed_upload_are_deleted() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     c.gateways[0].kill();
+    // What the dead upload left on disk. The sweep may delete it at any
+    // time from here on, even before the gateway is back.
+    let left = big_ids.iter().filter(|id| copies(&c, &all, id) > 0).count();
+    assert!(left > 0, "the killed upload left no blob on disk");
     let _ = upload.await;
     c.gateways[0].restart();
     wait_ready(&c.gateways[0].addr);
-    assert!(big_ids.iter().any(|id| copies(&c, &all, id) > 0));
     wait_for(90, "the orphans deleted", || {
         big_ids.iter().all(|id| copies(&c, &all, id) == 0)
     })

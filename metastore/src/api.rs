@@ -528,6 +528,13 @@ pub enum Query {
         node: NodeId,
         blobs: Vec<BlobId>,
     },
+    /// Up to `limit` of the blobs placed on storage node `node`, in id
+    /// order after `after`: the node checks that it still holds them.
+    Placed {
+        node: NodeId,
+        after: Option<BlobId>,
+        limit: u32,
+    },
     /// The goal of the file or directory at `path`.
     GetGoal {
         path: String,
@@ -586,6 +593,8 @@ pub enum Reply {
         cutoff: u64,
     },
     Goal(u8),
+    /// Blobs placed on a node (see [`Query::Placed`]).
+    Placed(Vec<BlobId>),
 }
 
 /// One blob for a storage node to copy from one of `sources` (addresses of

@@ -516,6 +516,17 @@ async fn query(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
                 Err(e) => error_response(Error::Internal(e.to_string())),
             };
         }
+        Query::Placed { node, after, limit } => {
+            let s2 = s.clone();
+            let limit = (limit as usize).clamp(1, 10_000);
+            let found =
+                tokio::task::spawn_blocking(move || s2.store.placed(node, after, limit)).await;
+            return match found {
+                Ok(Ok(blobs)) => Json(Reply::Placed(blobs)).into_response(),
+                Ok(Err(e)) => error_response(e),
+                Err(e) => error_response(Error::Internal(e.to_string())),
+            };
+        }
         _ => {}
     }
     let s2 = s.clone();

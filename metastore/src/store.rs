@@ -93,6 +93,38 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `limit` blobs placed on `node`, in id order after `after`.
+    /// Blocking; one pass over the `blobs` table across all pages.
+    pub fn placed(
+        &self,
+        node: NodeId,
+        after: Option<BlobId>,
+        limit: usize,
+    ) -> Result<Vec<BlobId>, Error> {
+        use std::ops::Bound;
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(state::tables::BLOBS)?;
+        let start = match &after {
+            Some(a) => Bound::Excluded(a.0.as_slice()),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for entry in table.range::<&[u8]>((start, Bound::Unbounded))? {
+            let (k, v) = entry?;
+            if state::placed_on(v.value(), node)? {
+                let id = k
+                    .value()
+                    .try_into()
+                    .map_err(|_| Error::Internal("a blob key is not 32 bytes".into()))?;
+                out.push(BlobId(id));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Answers a query from a consistent snapshot. Blocking.
     pub fn query(&self, q: &Query) -> Result<Reply, Error> {
         let txn = self.db.begin_read()?;

@@ -178,9 +178,12 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
         Query::ReadDir { dir, cookie, limit } => read_dir(txn, *dir, *cookie, *limit),
         Query::ReadRange { inode, offset, len } => read_range(txn, *inode, *offset, *len),
         // Needs liveness, which only the meta server has.
-        Query::RepairWork { .. } | Query::ClusterStatus | Query::Unplaced { .. } => Err(
-            Error::Invalid("this query is answered by the meta leader".into()),
-        ),
+        Query::RepairWork { .. }
+        | Query::ClusterStatus
+        | Query::Unplaced { .. }
+        | Query::Placed { .. } => Err(Error::Invalid(
+            "this query is answered by the meta leader".into(),
+        )),
         Query::GetGoal { path } => {
             let dirents = txn.open_table(DIRENTS)?;
             let mut id = ROOT_INODE;

@@ -641,3 +641,21 @@ fn goals_trim_repair_and_move_copies_without_going_below_goal() {
     assert!(now.contains(&to) && !now.contains(&holders[0]), "{now:?}");
     assert_eq!(now.len(), holders.len());
 }
+
+#[test]
+fn placed_blobs_are_paged_in_id_order_per_node() {
+    let (_d, s) = with_bucket();
+    put(&s, "o", &[(1, 10), (2, 10), (3, 10), (4, 10), (5, 10)]).unwrap();
+    s.apply(&Command::LostCopies {
+        node: 2,
+        blobs: vec![blob(2), blob(4)],
+    })
+    .unwrap();
+    let page = |node, after: Option<u8>, limit| s.placed(node, after.map(blob), limit).unwrap();
+    assert_eq!(page(2, None, 2), vec![blob(1), blob(3)]);
+    assert_eq!(page(2, Some(3), 2), vec![blob(5)]);
+    assert_eq!(page(2, Some(5), 2), vec![]);
+    assert_eq!(page(1, None, 10).len(), 5);
+    assert_eq!(page(1, Some(2), 10), vec![blob(3), blob(4), blob(5)]);
+    assert_eq!(page(9, None, 10), vec![]);
+}
