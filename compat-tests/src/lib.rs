@@ -43,13 +43,33 @@ pub fn troika_bin() -> PathBuf {
         } else {
             // Exactly the units `cargo test --workspace` builds (the root
             // package's integration test makes it build the binary), so
-            // after a workspace test run this is a no-op; `cargo build`
-            // would build a second variant of every dependency.
+            // after a workspace test run this is a no-op.
             cmd.args(["test", "--quiet", "--workspace", "--no-run"]);
+        }
+        // Cargo gives a test process its package's variables. A build
+        // script that reruns when one changes (ring's, on
+        // CARGO_MANIFEST_DIR) would otherwise see a new value here and
+        // rebuild it and everything above it.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_BIN_")
+                || matches!(
+                    &*name,
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "OUT_DIR"
+                )
+            {
+                cmd.env_remove(&*name);
+            }
         }
         let status = cmd
             .status()
-            .expect("running cargo build for the troika binary");
+            .expect("running cargo to build the troika binary");
         assert!(status.success(), "building the troika binary failed");
         profile_dir.join("troika")
     })

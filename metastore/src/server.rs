@@ -36,8 +36,8 @@ use troika_rpc::health::{ready_response, Health, Ready};
 use troika_rpc::{ClusterSecret, RpcClient};
 
 use crate::api::{
-    Activity, ClusterStatus, Heartbeat, NodeId, NodeInfo, NodeMode, Query, RaftStatus, Reply,
-    Request,
+    Activity, ClusterStatus, Command, Heartbeat, NodeId, NodeInfo, NodeMode, Query, RaftStatus,
+    Reply, Request,
 };
 use crate::error::Error;
 use crate::raft::log_store::LogStore;
@@ -287,22 +287,51 @@ async fn group_commit(raft: Raft, mut queue: tokio::sync::mpsc::Receiver<Proposa
 /// abandoned parts do not hold their blobs forever.
 /// Proposes a command of this node's own (a leader task); `None` once the
 /// node is shutting down.
-async fn propose(s: &Shared, req: Request) -> Option<Result<Reply, Error>> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    s.proposals.send((req, tx)).await.ok()?;
-    Some(match rx.await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(Error::Unavailable("proposal dropped".into())),
-    })
+/// A leader task's commands: one client id, numbered in order, like any
+/// other client's.
+struct Proposer {
+    client: u64,
+    seq: u64,
+}
+
+impl Proposer {
+    fn new() -> Self {
+        Self {
+            client: rand::random(),
+            seq: 0,
+        }
+    }
+
+    /// Proposes `cmd` and waits for its outcome; `None` once the node is
+    /// shutting down (the task should end).
+    async fn propose(
+        &mut self,
+        s: &Shared,
+        now: u64,
+        cmd: Command,
+    ) -> Option<Result<Reply, Error>> {
+        self.seq += 1;
+        let req = Request {
+            client: self.client,
+            seq: self.seq,
+            now,
+            cmd,
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        s.proposals.send((req, tx)).await.ok()?;
+        Some(match rx.await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Unavailable("proposal dropped".into())),
+        })
+    }
 }
 
 /// On the leader: forgets blobs unreferenced for longer than `grace` and
 /// queues their copies for deletion (see `state::garbage`).
 async fn collect_garbage(s: Arc<Shared>, grace: Duration) {
     let every = (grace / 4).clamp(Duration::from_millis(500), Duration::from_secs(30));
-    let client = rand::random::<u64>();
-    let mut seq = 0u64;
+    let mut proposer = Proposer::new();
     loop {
         tokio::time::sleep(every).await;
         if !s.is_leader() {
@@ -310,17 +339,11 @@ async fn collect_garbage(s: Arc<Shared>, grace: Duration) {
         }
         loop {
             let now = crate::client::now_ns();
-            seq += 1;
-            let req = Request {
-                client,
-                seq,
-                now,
-                cmd: crate::api::Command::CollectGarbage {
-                    cutoff: now.saturating_sub(grace.as_nanos() as u64),
-                    limit: 1000,
-                },
+            let cmd = Command::CollectGarbage {
+                cutoff: now.saturating_sub(grace.as_nanos() as u64),
+                limit: 1000,
             };
-            let Some(outcome) = propose(&s, req).await else {
+            let Some(outcome) = proposer.propose(&s, now, cmd).await else {
                 return;
             };
             match outcome {
@@ -338,8 +361,7 @@ async fn collect_garbage(s: Arc<Shared>, grace: Duration) {
 
 async fn expire_uploads(s: Arc<Shared>, max_age: Duration) {
     let every = (max_age / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
-    let client = rand::random::<u64>();
-    let mut seq = 0u64;
+    let mut proposer = Proposer::new();
     loop {
         tokio::time::sleep(every).await;
         if !s.is_leader() {
@@ -355,17 +377,11 @@ async fn expire_uploads(s: Arc<Shared>, max_age: Duration) {
             continue;
         };
         for up in uploads {
-            seq += 1;
-            let req = Request {
-                client,
-                seq,
+            let cmd = Command::AbortUpload {
+                upload_id: up.upload_id.clone(),
                 now,
-                cmd: crate::api::Command::AbortUpload {
-                    upload_id: up.upload_id.clone(),
-                    now,
-                },
             };
-            let Some(outcome) = propose(&s, req).await else {
+            let Some(outcome) = proposer.propose(&s, now, cmd).await else {
                 return;
             };
             match outcome {
@@ -673,8 +689,7 @@ pub(crate) async fn cluster_status(s: &Arc<Shared>) -> Result<ClusterStatus, Err
 /// beyond their goal and those left on draining and removed nodes once
 /// their blobs are at goal without them.
 async fn trim_copies(s: Arc<Shared>) {
-    let client = rand::random::<u64>();
-    let mut seq = 0u64;
+    let mut proposer = Proposer::new();
     loop {
         tokio::time::sleep(TRIM_INTERVAL).await;
         if !s.is_leader() || !settled(&s) {
@@ -687,17 +702,11 @@ async fn trim_copies(s: Arc<Shared>) {
         // again (and, if still down, its copies are remade).
         for n in &nodes {
             if matches!(n.mode, NodeMode::Maintenance { until } if until <= view.now) {
-                seq += 1;
-                let req = Request {
-                    client,
-                    seq,
-                    now: view.now,
-                    cmd: crate::api::Command::SetNodeMode {
-                        id: n.id,
-                        mode: NodeMode::Active,
-                    },
+                let cmd = Command::SetNodeMode {
+                    id: n.id,
+                    mode: NodeMode::Active,
                 };
-                if propose(&s, req).await.is_none() {
+                if proposer.propose(&s, view.now, cmd).await.is_none() {
                     return;
                 }
                 tracing::info!(node = n.id, "maintenance ended");
@@ -714,18 +723,12 @@ async fn trim_copies(s: Arc<Shared>) {
             continue;
         }
         let now = crate::client::now_ns();
-        seq += 1;
         let n = copies.len();
-        let req = Request {
-            client,
-            seq,
-            now,
-            cmd: crate::api::Command::TrimCopies {
-                copies,
-                cutoff: now,
-            },
+        let cmd = Command::TrimCopies {
+            copies,
+            cutoff: now,
         };
-        match propose(&s, req).await {
+        match proposer.propose(&s, now, cmd).await {
             None => return,
             Some(Ok(_)) => tracing::info!(copies = n, "dropped copies beyond their goal"),
             Some(Err(e)) => tracing::debug!(error = %e, "trimming failed"),
