@@ -229,6 +229,26 @@ async fn all_in_one_server_keeps_data_and_keys_across_kill_9() {
             .count();
         assert_eq!(copies, 3, "blob {id}");
     }
+    // The operator's view, with the address and secret the server wrote
+    // (the address as a URL, as `cluster.json` has it).
+    let out = std::process::Command::new(troika_bin())
+        .args(["admin", "status", "--json"])
+        .env("TROIKA_META", info["meta_endpoint"].as_str().unwrap())
+        .env("TROIKA_SECRET_FILE", data_dir.join("cluster.secret"))
+        .env_remove("TROIKA_SECRET")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let states: Vec<&str> = st["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["up"; 3], "{st}");
+    assert_eq!(st["health"]["ok"]["blobs"], 2, "{st}");
 
     server.kill();
     server.restart();

@@ -44,6 +44,15 @@ pub fn now_ns() -> u64 {
 impl MetaClient {
     pub fn new(rpc: RpcClient, addrs: Vec<String>) -> Self {
         assert!(!addrs.is_empty(), "at least one meta address");
+        // `HOST:PORT`, also when given as a URL (`cluster.json` has them so).
+        let addrs = addrs
+            .into_iter()
+            .map(|a| {
+                let a = a.trim();
+                let a = a.strip_prefix("http://").unwrap_or(a);
+                a.trim_end_matches('/').to_owned()
+            })
+            .collect();
         Self {
             rpc,
             addrs: Arc::new(addrs),
