@@ -86,6 +86,9 @@ enum GoalCmd {
 }
 
 /// Parses `90`, `45s`, `30m`, `2h` or `1d`.
+/// The longest maintenance window: a node away longer should be drained.
+const MAX_DURATION_SECS: u64 = 365 * 86400;
+
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let (num, unit) = text
         .find(|c: char| !c.is_ascii_digit())
@@ -98,10 +101,10 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         "d" => 86400,
         _ => return Err(format!("unknown unit in {text} (s, m, h, d)")),
     };
-    let secs = n
-        .checked_mul(scale)
-        .ok_or_else(|| format!("too long: {text}"))?;
-    Ok(std::time::Duration::from_secs(secs))
+    match n.checked_mul(scale) {
+        Some(secs) if secs <= MAX_DURATION_SECS => Ok(std::time::Duration::from_secs(secs)),
+        _ => Err(format!("too long: {text} (at most 365d)")),
+    }
 }
 
 fn human(bytes: u64) -> String {
@@ -270,7 +273,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 NodeCmd::Maintenance { id, duration } => (
                     *id,
                     NodeMode::Maintenance {
-                        until: gateway::namespace::now_ns() + duration.as_nanos() as u64,
+                        until: gateway::namespace::now_ns()
+                            .saturating_add(duration.as_nanos() as u64),
                     },
                 ),
                 NodeCmd::Drain { id } => (*id, NodeMode::Draining),

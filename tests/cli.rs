@@ -78,6 +78,7 @@ fn usage_errors_exit_2_with_the_reason() {
     };
     fails(&dur("5x"), 2, "unknown unit");
     fails(&dur("99999999999999999d"), 2, "too long");
+    fails(&dur("366d"), 2, "at most 365d");
     fails(
         &troika(&["admin", "goal", "set", "/b", "many"]),
         2,

@@ -4,11 +4,14 @@
 //! to `quarantine/` and reported, so the metastore forgets it and repair
 //! remakes it from a good copy.
 //!
-//! Each pass ends by asking which blobs the metastore places here and
-//! reporting those whose file is gone (deleted or lost outside Troika), so
-//! they are remade too. A copy's file is written before its placement is
-//! recorded, and its placement dropped before the file is deleted, so a
-//! placed copy with no file is lost; a stale answer only repeats a drop.
+//! A pass ends (at most once a minute) by asking which blobs the metastore
+//! places here and reporting those whose file is gone (deleted or lost
+//! outside Troika), so they are remade too. A copy's file is written before
+//! its placement is recorded, and its placement dropped before the file is
+//! deleted, so a placed copy with no file is lost. A report that lands late
+//! can still drop a copy placed again meanwhile, which costs one needless
+//! repair; the metastore never drops a blob's last placement for a missing
+//! file, since the file may come back with its disk.
 //!
 //! The same walk finds orphans: blob files no metadata record places on
 //! this node (a crash between a blob's write and its commit, a copy
@@ -16,6 +19,7 @@
 //! are orphans and gives a cutoff; a file written after it is kept, since a
 //! write may still be on its way to its commit.
 
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +28,7 @@ use metastore::api::{BlobId, Command, Query, Reply};
 use metastore::MetaClient;
 
 use crate::error::Error;
-use crate::server::Shared;
+use crate::server::{Lost, Shared};
 
 /// Default scrub rate per node.
 pub const DEFAULT_BYTES_PER_S: u64 = 16 << 20;
@@ -38,12 +42,17 @@ const MIN_PACED_BYTES: u64 = 64 << 10;
 const ORPHAN_BATCH: usize = 512;
 /// Placed blobs listed at once when checking for missing files.
 const PLACED_PAGE: u32 = 1024;
+/// Least time between checks for missing files (each one reads the
+/// leader's whole `blobs` table).
+const PLACED_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 pub(crate) async fn run(shared: Arc<Shared>, meta: MetaClient, bytes_per_s: u64) {
     if bytes_per_s == 0 {
         return;
     }
     let p = &shared.progress;
+    let mut last_check: Option<Instant> = None;
+    let mut known_missing = HashSet::new();
     loop {
         tokio::time::sleep(PASS_PAUSE).await;
         if !shared.registered.load(Ordering::SeqCst) {
@@ -89,17 +98,27 @@ pub(crate) async fn run(shared: Arc<Shared>, meta: MetaClient, bytes_per_s: u64)
                 }
             }
         }
-        if let Err(e) = check_placed(&shared, &meta).await {
-            tracing::debug!(error = %e, "checking placed copies failed");
+        if last_check.is_none_or(|t| t.elapsed() >= PLACED_CHECK_EVERY) {
+            last_check = Some(Instant::now());
+            if let Err(e) = check_placed(&shared, &meta, &mut known_missing).await {
+                tracing::debug!(error = %e, "checking placed copies failed");
+            }
         }
         p.scrub_passes.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 /// Reports the copies the metastore places on this node whose file is
-/// missing.
-async fn check_placed(shared: &Arc<Shared>, meta: &MetaClient) -> Result<(), metastore::Error> {
+/// missing. `known` holds those found missing by the last check, which are
+/// reported again (the metastore keeps a blob's last placement) but not
+/// counted or logged again; it is replaced by this check's.
+async fn check_placed(
+    shared: &Arc<Shared>,
+    meta: &MetaClient,
+    known: &mut HashSet<BlobId>,
+) -> Result<(), metastore::Error> {
     let mut after = None;
+    let mut found = HashSet::new();
     loop {
         let q = Query::Placed {
             node: shared.id,
@@ -111,29 +130,30 @@ async fn check_placed(shared: &Arc<Shared>, meta: &MetaClient) -> Result<(), met
             r => return Err(unexpected(r)),
         };
         let Some(last) = placed.last().copied() else {
-            return Ok(());
+            break;
         };
         let full_page = placed.len() >= PLACED_PAGE as usize;
         let store = shared.clone();
         let missing = tokio::task::spawn_blocking(move || {
             placed
                 .into_iter()
-                .filter(|id| {
-                    matches!(store.store.len(id), Err(Error::NotFound))
-                        && !store.store.quarantined(id)
-                })
+                .filter(|id| matches!(store.store.len(id), Err(Error::NotFound)))
+                .map(|id| (id, store.store.quarantined(&id)))
                 .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
-        for id in &missing {
-            shared.missing_copy(id);
+        for (id, quarantined) in missing {
+            shared.missing_copy(&id, quarantined || known.contains(&id));
+            found.insert(id);
         }
         if !full_page {
-            return Ok(());
+            break;
         }
         after = Some(last);
     }
+    *known = found;
+    Ok(())
 }
 
 fn unexpected(r: Reply) -> metastore::Error {
@@ -177,19 +197,28 @@ async fn sweep_orphans(
     Ok(())
 }
 
-/// Reports bad copies to the metastore (retrying until it hears), so it
-/// stops placing reads there and repair remakes them.
+/// Reports bad and missing copies to the metastore (retrying until it
+/// hears), so it stops placing reads there and repair remakes them.
 pub(crate) async fn report_bad(
     node: metastore::api::NodeId,
     meta: MetaClient,
-    mut bad: tokio::sync::mpsc::UnboundedReceiver<BlobId>,
+    mut lost: tokio::sync::mpsc::UnboundedReceiver<Lost>,
 ) {
-    while let Some(first) = bad.recv().await {
-        let mut blobs = vec![first];
-        while let Ok(b) = bad.try_recv() {
-            blobs.push(b);
+    while let Some(first) = lost.recv().await {
+        let (mut blobs, mut missing) = (Vec::new(), Vec::new());
+        let mut next = Some(first);
+        while let Some(l) = next {
+            match l {
+                Lost::Bad(id) => blobs.push(id),
+                Lost::Missing(id) => missing.push(id),
+            }
+            next = lost.try_recv().ok();
         }
-        let cmd = Command::LostCopies { node, blobs };
+        let cmd = Command::LostCopies {
+            node,
+            blobs,
+            missing,
+        };
         while let Err(e) = meta.command(&cmd).await {
             tracing::warn!(error = %e, "reporting bad copies failed; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;

@@ -53,7 +53,7 @@ pub(crate) struct Shared {
     pub(crate) id: NodeId,
     pub(crate) progress: Progress,
     /// Bad copies found, to be reported to the metastore.
-    bad: tokio::sync::mpsc::UnboundedSender<BlobId>,
+    bad: tokio::sync::mpsc::UnboundedSender<Lost>,
 }
 
 /// Counters the heartbeat reports.
@@ -83,16 +83,27 @@ impl Shared {
             Err(e) => tracing::error!(blob = %id, error = %e, "quarantine failed"),
         }
         // Reported even if the move failed: the copy must not be read.
-        let _ = self.bad.send(*id);
+        let _ = self.bad.send(Lost::Bad(*id));
     }
 
     /// Has a copy the metastore places here, but which is not on disk,
-    /// reported like a bad one.
-    pub(crate) fn missing_copy(&self, id: &BlobId) {
-        tracing::error!(blob = %id, "placed blob copy missing from disk: to be repaired");
-        self.progress.bad_found.fetch_add(1, Ordering::Relaxed);
-        let _ = self.bad.send(*id);
+    /// reported. `counted`: already counted as bad (it was quarantined, and
+    /// its report may not have landed).
+    pub(crate) fn missing_copy(&self, id: &BlobId, counted: bool) {
+        if !counted {
+            tracing::error!(blob = %id, "placed blob copy missing from disk: to be repaired");
+            self.progress.bad_found.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = self.bad.send(Lost::Missing(*id));
     }
+}
+
+/// A copy to report as lost.
+pub(crate) enum Lost {
+    /// Failed its checksums; quarantined.
+    Bad(BlobId),
+    /// Placed here, but its file is not there.
+    Missing(BlobId),
 }
 
 /// Opens the blob store under `config.data_dir`, registers with the

@@ -337,21 +337,33 @@ async fn flipped_bits_and_missing_files_are_found_and_repaired() {
         quarantined.exists() && std::fs::read(&path).is_ok_and(|now| now == good)
     })
     .await;
-    // The missing file is noticed by its node's scrubber and copied back.
-    wait_for(60, "the missing copy remade", || {
+    // The missing file is noticed by its node's scrubber (at the end of a
+    // pass, at most once a minute) and copied back.
+    wait_for(150, "the missing copy remade", || {
         std::fs::read(&gone).is_ok_and(|now| now == gone_bytes)
     })
     .await;
     assert!(get_bytes(&s3, "rot", "gone").await == other);
+    // The status catches up with the next heartbeat and commit.
+    let bad_found = |st: &serde_json::Value| -> u64 {
+        st["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["scrub"]["bad_found"].as_u64().unwrap())
+            .sum()
+    };
+    wait_for(
+        30,
+        "the status to show both copies found and repaired",
+        || {
+            let st = status(&c);
+            bad_found(&st) >= 2 && class(&st, "ok") == 2
+        },
+    )
+    .await;
     let st = status(&c);
-    let bad_found: u64 = st["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["scrub"]["bad_found"].as_u64().unwrap())
-        .sum();
-    assert_eq!(bad_found, 2, "one corrupt and one missing copy: {st}");
-    assert_eq!(class(&st, "ok"), 2, "{st}");
+    assert_eq!(bad_found(&st), 2, "one corrupt and one missing copy: {st}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -332,7 +332,13 @@ pub enum Command {
     /// leave the placements at once, so repair remakes them.
     LostCopies {
         node: NodeId,
+        /// Bad copies (already quarantined).
         blobs: Vec<BlobId>,
+        /// Copies whose file is not there. A blob's last placement is kept:
+        /// there is nothing to repair from, and the file may come back
+        /// (a disk mounted late) and must not be swept as an orphan.
+        #[serde(default)]
+        missing: Vec<BlobId>,
     },
     /// An operator's change of a storage node's mode.
     SetNodeMode {

@@ -283,10 +283,6 @@ async fn group_commit(raft: Raft, mut queue: tokio::sync::mpsc::Receiver<Proposa
     }
 }
 
-/// On the leader: aborts multipart uploads older than `max_age`, so
-/// abandoned parts do not hold their blobs forever.
-/// Proposes a command of this node's own (a leader task); `None` once the
-/// node is shutting down.
 /// A leader task's commands: one client id, numbered in order, like any
 /// other client's.
 struct Proposer {
@@ -359,6 +355,8 @@ async fn collect_garbage(s: Arc<Shared>, grace: Duration) {
     }
 }
 
+/// On the leader: aborts multipart uploads older than `max_age`, so
+/// abandoned parts do not hold their blobs forever.
 async fn expire_uploads(s: Arc<Shared>, max_age: Duration) {
     let every = (max_age / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     let mut proposer = Proposer::new();

@@ -236,8 +236,12 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
             repair::trim_copies(&mut t, copies, *cutoff)?;
             Ok(Reply::Done)
         }
-        Command::LostCopies { node, blobs } => {
-            repair::lost_copies(&mut t, *node, blobs)?;
+        Command::LostCopies {
+            node,
+            blobs,
+            missing,
+        } => {
+            repair::lost_copies(&mut t, *node, blobs, missing)?;
             Ok(Reply::Done)
         }
         Command::SetNodeMode { id, mode } => {

@@ -452,9 +452,21 @@ pub fn trim_copies(
 }
 
 /// Forgets copies a node found bad or missing.
-pub fn lost_copies(t: &mut TableSet, node: NodeId, blobs: &[BlobId]) -> Result<(), Error> {
-    for blob in blobs {
+pub fn lost_copies(
+    t: &mut TableSet,
+    node: NodeId,
+    bad: &[BlobId],
+    missing: &[BlobId],
+) -> Result<(), Error> {
+    let lost = bad
+        .iter()
+        .map(|b| (b, false))
+        .chain(missing.iter().map(|b| (b, true)));
+    for (blob, is_missing) in lost {
         if let Some(mut rec) = get_blob(t, blob)? {
+            if is_missing && rec.nodes == [node] {
+                continue;
+            }
             rec.nodes.retain(|n| *n != node);
             put_blob(t, blob, &rec)?;
         }

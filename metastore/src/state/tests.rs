@@ -503,7 +503,7 @@ fn placements(s: &Store, key: &str, b: u8) -> Vec<NodeId> {
         })
         .unwrap()
     {
-        Reply::Object(o) => o.placements[&blob(b)].clone(),
+        Reply::Object(o) => o.placements.get(&blob(b)).cloned().unwrap_or_default(),
         r => panic!("{r:?}"),
     }
 }
@@ -622,6 +622,7 @@ fn goals_trim_repair_and_move_copies_without_going_below_goal() {
     s.apply(&Command::LostCopies {
         node: placements(&s, "d/c", 3)[0],
         blobs: vec![blob(3)],
+        missing: vec![],
     })
     .unwrap();
     assert_eq!(placements(&s, "d/c", 3).len(), 2);
@@ -648,7 +649,8 @@ fn placed_blobs_are_paged_in_id_order_per_node() {
     put(&s, "o", &[(1, 10), (2, 10), (3, 10), (4, 10), (5, 10)]).unwrap();
     s.apply(&Command::LostCopies {
         node: 2,
-        blobs: vec![blob(2), blob(4)],
+        blobs: vec![blob(2)],
+        missing: vec![blob(4)],
     })
     .unwrap();
     let page = |node, after: Option<u8>, limit| s.placed(node, after.map(blob), limit).unwrap();
@@ -658,4 +660,24 @@ fn placed_blobs_are_paged_in_id_order_per_node() {
     assert_eq!(page(1, None, 10).len(), 5);
     assert_eq!(page(1, Some(2), 10), vec![blob(3), blob(4), blob(5)]);
     assert_eq!(page(9, None, 10), vec![]);
+
+    // A missing file drops its placement, but never a blob's last one:
+    // the file may come back with its disk.
+    for node in [1, 3] {
+        s.apply(&Command::LostCopies {
+            node,
+            blobs: vec![],
+            missing: vec![blob(4)],
+        })
+        .unwrap();
+    }
+    assert_eq!(placements(&s, "o", 4), vec![3]);
+    // A bad copy is dropped even when it is the last.
+    s.apply(&Command::LostCopies {
+        node: 3,
+        blobs: vec![blob(4)],
+        missing: vec![],
+    })
+    .unwrap();
+    assert_eq!(placements(&s, "o", 4), Vec::<NodeId>::new());
 }
