@@ -85,10 +85,10 @@ enum GoalCmd {
     Get { path: String },
 }
 
-/// Parses `90`, `45s`, `30m`, `2h` or `1d`.
 /// The longest maintenance window: a node away longer should be drained.
 const MAX_DURATION_SECS: u64 = 365 * 86400;
 
+/// Parses `90`, `45s`, `30m`, `2h` or `1d`, up to [`MAX_DURATION_SECS`].
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let (num, unit) = text
         .find(|c: char| !c.is_ascii_digit())

@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use metastore::api::{BlobId, Command, Query, Reply};
+use metastore::api::{BlobId, Command};
 use metastore::MetaClient;
 
 use crate::error::Error;
@@ -120,15 +120,7 @@ async fn check_placed(
     let mut after = None;
     let mut found = HashSet::new();
     loop {
-        let q = Query::Placed {
-            node: shared.id,
-            after,
-            limit: PLACED_PAGE,
-        };
-        let placed = match meta.query(&q).await? {
-            Reply::Placed(blobs) => blobs,
-            r => return Err(unexpected(r)),
-        };
+        let placed = meta.placed(shared.id, after, PLACED_PAGE).await?;
         let Some(last) = placed.last().copied() else {
             break;
         };
@@ -156,10 +148,6 @@ async fn check_placed(
     Ok(())
 }
 
-fn unexpected(r: Reply) -> metastore::Error {
-    metastore::Error::Internal(format!("unexpected reply {r:?}"))
-}
-
 /// Deletes those of `blobs` (id, mtime) the metastore places nowhere on
 /// this node, unless written after its cutoff.
 async fn sweep_orphans(
@@ -168,14 +156,8 @@ async fn sweep_orphans(
     blobs: Vec<(BlobId, u64)>,
 ) -> Result<(), metastore::Error> {
     for batch in blobs.chunks(ORPHAN_BATCH) {
-        let q = Query::Unplaced {
-            node: shared.id,
-            blobs: batch.iter().map(|(id, _)| *id).collect(),
-        };
-        let (orphans, cutoff) = match meta.query(&q).await? {
-            Reply::Unplaced { blobs, cutoff } => (blobs, cutoff),
-            r => return Err(unexpected(r)),
-        };
+        let ids = batch.iter().map(|(id, _)| *id).collect();
+        let (orphans, cutoff) = meta.unplaced(shared.id, ids).await?;
         let store = shared.clone();
         let deleted = tokio::task::spawn_blocking(move || {
             orphans

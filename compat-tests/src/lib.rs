@@ -523,16 +523,15 @@ impl Cluster {
         self.dir.path().join(format!("chunk{i}"))
     }
 
+    /// Where storage node `i` keeps the blob named `hex`.
+    pub fn blob_path(&self, i: usize, hex: &str) -> PathBuf {
+        self.chunk_dir(i).join("blobs").join(&hex[..2]).join(hex)
+    }
+
     /// How many storage nodes hold a blob file named `hex`.
     pub fn copies_on_disk(&self, hex: &str) -> usize {
         (0..self.chunks.len())
-            .filter(|&i| {
-                self.chunk_dir(i)
-                    .join("blobs")
-                    .join(&hex[..2])
-                    .join(hex)
-                    .exists()
-            })
+            .filter(|&i| self.blob_path(i, hex).exists())
             .count()
     }
 

@@ -16,12 +16,7 @@ use common::*;
 /// How many of the storage nodes `live` hold blob `id` on disk.
 fn copies(c: &Cluster, live: &[usize], id: &str) -> usize {
     live.iter()
-        .filter(|i| {
-            c.dir
-                .path()
-                .join(format!("chunk{i}/blobs/{}/{id}", &id[..2]))
-                .exists()
-        })
+        .filter(|&&i| c.blob_path(i, id).exists())
         .count()
 }
 
@@ -311,15 +306,11 @@ async fn flipped_bits_and_missing_files_are_found_and_repaired() {
     let other = data(1 << 20, 78);
     put(&s3, "rot", "gone", &other).await;
     let gone_id = blob_ids(&other).remove(0);
-    let gone = c
-        .chunk_dir(1)
-        .join("blobs")
-        .join(&gone_id[..2])
-        .join(&gone_id);
+    let gone = c.blob_path(1, &gone_id);
     let gone_bytes = std::fs::read(&gone).unwrap();
     std::fs::remove_file(&gone).unwrap();
     let id = blob_ids(&body).remove(0);
-    let path = c.chunk_dir(0).join("blobs").join(&id[..2]).join(&id);
+    let path = c.blob_path(0, &id);
     let good = std::fs::read(&path).unwrap();
     let mut bad = good.clone();
     for b in &mut bad[good.len() - 1000..good.len() - 990] {

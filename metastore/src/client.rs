@@ -247,6 +247,32 @@ impl MetaClient {
         }
     }
 
+    /// Which of `blobs` no record places on `node`, and the cutoff (ns)
+    /// before which such files may be deleted (see [`Query::Unplaced`]).
+    pub async fn unplaced(
+        &self,
+        node: NodeId,
+        blobs: Vec<BlobId>,
+    ) -> Result<(Vec<BlobId>, u64), Error> {
+        match self.query(&Query::Unplaced { node, blobs }).await? {
+            Reply::Unplaced { blobs, cutoff } => Ok((blobs, cutoff)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A page of the blobs placed on `node` (see [`Query::Placed`]).
+    pub async fn placed(
+        &self,
+        node: NodeId,
+        after: Option<BlobId>,
+        limit: u32,
+    ) -> Result<Vec<BlobId>, Error> {
+        match self.query(&Query::Placed { node, after, limit }).await? {
+            Reply::Placed(blobs) => Ok(blobs),
+            other => Err(unexpected(other)),
+        }
+    }
+
     pub async fn stats(&self) -> Result<Stats, Error> {
         match self.query(&Query::Stats).await? {
             Reply::Stats(s) => Ok(s),

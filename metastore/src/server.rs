@@ -109,6 +109,25 @@ impl Shared {
     pub(crate) fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
+
+    /// Runs `read` against the store on a blocking thread.
+    async fn read<T: Send + 'static>(
+        self: &Arc<Self>,
+        read: impl FnOnce(&Store) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let s = self.clone();
+        tokio::task::spawn_blocking(move || read(&s.store))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+    }
+}
+
+/// A query's reply, or its error.
+fn reply(r: Result<Reply, Error>) -> Response {
+    match r {
+        Ok(reply) => Json(reply).into_response(),
+        Err(e) => error_response(e),
+    }
 }
 
 /// A command waiting for its group's commit, and where its outcome goes.
@@ -367,11 +386,8 @@ async fn expire_uploads(s: Arc<Shared>, max_age: Duration) {
         }
         let now = crate::client::now_ns();
         let before = now.saturating_sub(max_age.as_nanos() as u64);
-        let s2 = s.clone();
-        let stale =
-            tokio::task::spawn_blocking(move || s2.store.query(&Query::StaleUploads { before }))
-                .await;
-        let Ok(Ok(Reply::Uploads { uploads, .. })) = stale else {
+        let stale = s.read(move |st| st.query(&Query::StaleUploads { before }));
+        let Ok(Reply::Uploads { uploads, .. }) = stale.await else {
             continue;
         };
         for up in uploads {
@@ -515,45 +531,32 @@ async fn query(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
             return repair_work(&s, node, limit as usize).await;
         }
         Query::ClusterStatus => {
-            return match cluster_status(&s).await {
-                Ok(st) => Json(Reply::Status(Box::new(st))).into_response(),
-                Err(e) => error_response(e),
-            };
+            return reply(
+                cluster_status(&s)
+                    .await
+                    .map(|st| Reply::Status(Box::new(st))),
+            );
         }
         Query::Unplaced { node, blobs } => {
-            let s2 = s.clone();
-            let found = tokio::task::spawn_blocking(move || s2.store.unplaced(node, &blobs)).await;
+            let found = s.read(move |st| st.unplaced(node, &blobs)).await;
             let cutoff = crate::client::now_ns().saturating_sub(s.orphan_age.as_nanos() as u64);
-            return match found {
-                Ok(Ok(blobs)) => Json(Reply::Unplaced { blobs, cutoff }).into_response(),
-                Ok(Err(e)) => error_response(e),
-                Err(e) => error_response(Error::Internal(e.to_string())),
-            };
+            return reply(found.map(|blobs| Reply::Unplaced { blobs, cutoff }));
         }
         Query::Placed { node, after, limit } => {
-            let s2 = s.clone();
             let limit = (limit as usize).clamp(1, 10_000);
-            let found =
-                tokio::task::spawn_blocking(move || s2.store.placed(node, after, limit)).await;
-            return match found {
-                Ok(Ok(blobs)) => Json(Reply::Placed(blobs)).into_response(),
-                Ok(Err(e)) => error_response(e),
-                Err(e) => error_response(Error::Internal(e.to_string())),
-            };
+            let found = s.read(move |st| st.placed(node, after, limit)).await;
+            return reply(found.map(Reply::Placed));
         }
         _ => {}
     }
-    let s2 = s.clone();
-    let result = tokio::task::spawn_blocking(move || s2.store.query(&q)).await;
-    match result {
-        Ok(Ok(Reply::Nodes(mut nodes))) => {
+    let result = s.read(move |st| st.query(&q)).await;
+    reply(result.map(|r| match r {
+        Reply::Nodes(mut nodes) => {
             annotate(&s, &mut nodes);
-            Json(Reply::Nodes(nodes)).into_response()
+            Reply::Nodes(nodes)
         }
-        Ok(Ok(reply)) => Json(reply).into_response(),
-        Ok(Err(e)) => error_response(e),
-        Err(e) => error_response(Error::Internal(e.to_string())),
-    }
+        other => other,
+    }))
 }
 
 /// Fills in what the leader knows of each node from its heartbeats: whether
@@ -596,12 +599,7 @@ pub(crate) fn annotate(s: &Shared, nodes: &mut [NodeInfo]) {
 /// Every registered node with the leader's knowledge of it, as a [`View`]
 /// for repair decisions too.
 async fn nodes_and_view(s: &Arc<Shared>) -> Result<(Vec<NodeInfo>, View), Error> {
-    let s2 = s.clone();
-    let Reply::Nodes(mut nodes) =
-        tokio::task::spawn_blocking(move || s2.store.query(&Query::ListNodes))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??
-    else {
+    let Reply::Nodes(mut nodes) = s.read(|st| st.query(&Query::ListNodes)).await? else {
         return Err(Error::Internal("node list".into()));
     };
     annotate(s, &mut nodes);
@@ -644,25 +642,16 @@ async fn repair_work(s: &Arc<Shared>, node: NodeId, limit: usize) -> Response {
     }
     let result = async {
         let (_, view) = nodes_and_view(s).await?;
-        let s2 = s.clone();
-        tokio::task::spawn_blocking(move || s2.store.repair_work(node, &view, limit))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
+        s.read(move |st| st.repair_work(node, &view, limit)).await
     }
     .await;
-    match result {
-        Ok(tasks) => Json(Reply::Repairs(tasks)).into_response(),
-        Err(e) => error_response(e),
-    }
+    reply(result.map(Reply::Repairs))
 }
 
 /// The storage layer's health, for `troika admin status` and the metrics.
 pub(crate) async fn cluster_status(s: &Arc<Shared>) -> Result<ClusterStatus, Error> {
     let (mut nodes, view) = nodes_and_view(s).await?;
-    let s2 = s.clone();
-    let census = tokio::task::spawn_blocking(move || s2.store.census(&view))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    let census = s.read(move |st| st.census(&view)).await?;
     let mut copy_rate = 0;
     let (mut scrub_left, mut scrub_rate) = (0, 0);
     for n in &mut nodes {
@@ -711,10 +700,7 @@ async fn trim_copies(s: Arc<Shared>) {
             }
         }
         let fill: HashMap<NodeId, f64> = nodes.iter().map(|n| (n.id, n.fill())).collect();
-        let s2 = s.clone();
-        let Ok(Ok(copies)) =
-            tokio::task::spawn_blocking(move || s2.store.trims(&view, &fill, 1000)).await
-        else {
+        let Ok(copies) = s.read(move |st| st.trims(&view, &fill, 1000)).await else {
             continue;
         };
         if copies.is_empty() {
