@@ -33,6 +33,9 @@ fn dirop<'a>(dir: &Fh, n: &'a str) -> diropargs3<'a> {
     }
 }
 
+/// How long one MOUNT may take before it counts as failed.
+const MOUNT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Mounts `export` from the NFS service at `addr` (`ip:port`, MOUNT on the
 /// same port), as uid/gid 1000.
 pub async fn mount(addr: &str, export: &str) -> Result<Nfs, String> {
@@ -50,13 +53,17 @@ pub async fn mount_as(addr: &str, export: &str, uid: u32, gid: u32) -> Result<Nf
         gid,
         gids: vec![],
     };
-    let conn = Nfs3ConnectionBuilder::new(TokioConnector, host, export)
+    let mounting = Nfs3ConnectionBuilder::new(TokioConnector, host, export)
         .connect_from_privileged_port(false)
         .mount_port(port)
         .nfs3_port(port)
         .credential(opaque_auth::auth_unix(&auth))
-        .mount()
+        .mount();
+    // The client reads a connection the server closed as an endless run of
+    // empty reads instead of an error, so a refused mount is bounded here.
+    let conn = tokio::time::timeout(MOUNT_TIMEOUT, mounting)
         .await
+        .map_err(|_| format!("MOUNT of {export} at {addr}: no reply in {MOUNT_TIMEOUT:?}"))?
         .map_err(|e| e.to_string())?;
     Ok(Nfs { conn })
 }
