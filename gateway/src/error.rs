@@ -26,6 +26,15 @@ pub enum Error {
     ContentSha256Mismatch,
     #[error("object larger than the 5 GiB single PUT limit")]
     EntityTooLarge,
+    /// CreateBucket of a bucket that exists and is not the caller's.
+    #[error("bucket {0} exists and belongs to another key")]
+    BucketTaken(String),
+    #[error("user metadata larger than {0} bytes")]
+    MetadataTooLarge(usize),
+    /// A protection this gateway does not give (encryption, public ACLs,
+    /// object lock): refused, never silently ignored.
+    #[error("{header}: {why}")]
+    Unsupported { header: String, why: String },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error("invalid request: {0}")]

@@ -25,6 +25,19 @@ fn written(reply: Reply) -> Result<(String, u64), Error> {
     }
 }
 
+/// A CompleteMultipartUpload, as the S3 layer checked it.
+pub struct Completion {
+    /// `(part number, ETag)` as listed.
+    pub parts: Vec<(u32, String)>,
+    /// The checksum listed for each part, beside `parts`.
+    pub part_checksums: Vec<Option<String>>,
+    pub etag: String,
+    /// `(algorithm, base64 value)` of the object.
+    pub checksum: Option<(String, String)>,
+    pub checksum_type: Option<String>,
+    pub cond: WriteCondition,
+}
+
 #[derive(Clone)]
 pub struct Namespace {
     meta: MetaClient,
@@ -141,6 +154,7 @@ impl Namespace {
         src_etag: &str,
         range: Option<(u64, u64)>,
         etag: String,
+        checksum: Option<(String, String)>,
     ) -> Result<(String, u64), Error> {
         Self::check_key(src_key)?;
         let reply = self
@@ -153,6 +167,7 @@ impl Namespace {
                 src_etag: Some(src_etag.to_string()),
                 range,
                 etag,
+                checksum,
                 now: now_ns(),
             })
             .await?;
@@ -231,6 +246,7 @@ impl Namespace {
         key: &str,
         upload_id: &str,
         meta: ObjectMeta,
+        checksum: Option<UploadChecksum>,
     ) -> Result<(), Error> {
         Self::check_key(key)?;
         self.meta
@@ -239,14 +255,29 @@ impl Namespace {
                 bucket: bucket.to_string(),
                 key: key.to_string(),
                 meta,
+                checksum,
                 now: now_ns(),
             })
             .await?;
         Ok(())
     }
 
-    /// The upload, checked to belong to `bucket/key`.
+    /// The upload, still taking parts, checked to belong to `bucket/key`.
     pub async fn get_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<UploadInfo, Error> {
+        let up = self.get_upload_record(bucket, key, upload_id).await?;
+        if up.completed.is_some() {
+            return Err(metastore::Error::NoSuchUpload(upload_id.to_string()).into());
+        }
+        Ok(up)
+    }
+
+    /// The upload, completed or not, checked to belong to `bucket/key`.
+    pub async fn get_upload_record(
         &self,
         bucket: &str,
         key: &str,
@@ -274,6 +305,7 @@ impl Namespace {
                 part_number,
                 size: written.size,
                 etag,
+                checksum: written.checksum.map(|(a, v)| (a.name().to_string(), v)),
                 extents: written.extents,
                 blobs: written.blobs,
                 now: now_ns(),
@@ -282,23 +314,27 @@ impl Namespace {
         Ok(())
     }
 
+    /// Completes an upload; the answer of the first completion if this
+    /// one repeats it.
     pub async fn complete_upload(
         &self,
         upload_id: &str,
-        parts: Vec<(u32, String)>,
-        etag: String,
-        cond: WriteCondition,
-    ) -> Result<(), Error> {
-        self.meta
+        c: Completion,
+    ) -> Result<(String, u64), Error> {
+        let reply = self
+            .meta
             .command(&Command::CompleteUpload {
                 upload_id: upload_id.to_string(),
-                parts,
-                etag,
-                cond,
+                parts: c.parts,
+                etag: c.etag,
+                part_checksums: c.part_checksums,
+                checksum: c.checksum,
+                checksum_type: c.checksum_type,
+                cond: c.cond,
                 now: now_ns(),
             })
             .await?;
-        Ok(())
+        written(reply)
     }
 
     pub async fn abort_upload(&self, upload_id: &str) -> Result<(), Error> {

@@ -86,10 +86,45 @@ pub struct ObjectMeta {
     /// `(algorithm, base64 value)`, e.g. `("crc32", "yZRlqg==")`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<(String, String)>,
+    /// How `checksum` covers the object: `"COMPOSITE"` (a checksum of
+    /// the parts' checksums, value suffixed `-N`) or `"FULL_OBJECT"` (of
+    /// every byte). `None` with a checksum means `FULL_OBJECT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
     /// Part sizes of an object completed from a multipart upload, for
     /// `GET ?partNumber=N`; empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<u64>,
+    /// The parts' checksums (base64, in the object's checksum algorithm)
+    /// of a composite multipart object, for `GET ?partNumber=N`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_checksums: Vec<String>,
+}
+
+/// The checksum a multipart upload was created with
+/// (`x-amz-checksum-algorithm` and `-type`): every part carries one of
+/// this algorithm, and the completed object one made from them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadChecksum {
+    /// Lowercase, as in header names: `crc32`, `crc32c`, `crc64nvme`,
+    /// `sha1`, `sha256`.
+    pub algorithm: String,
+    /// `FULL_OBJECT` (CRCs only) rather than `COMPOSITE`.
+    pub full_object: bool,
+}
+
+/// What a completed multipart upload answered, kept so that a retried
+/// CompleteMultipartUpload with the same parts gets the same answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedUpload {
+    /// `(part number, ETag without quotes)` as listed.
+    pub parts: Vec<(u32, String)>,
+    pub etag: String,
+    pub mtime: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
 }
 
 /// A write that must only happen if the target is in a given state
@@ -212,6 +247,8 @@ pub enum Command {
         bucket: String,
         key: String,
         meta: ObjectMeta,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checksum: Option<UploadChecksum>,
         now: u64,
     },
     PutPart {
@@ -221,6 +258,9 @@ pub enum Command {
         etag: String,
         extents: Vec<Extent>,
         blobs: Vec<BlobWrite>,
+        /// `(algorithm, base64 value)` of the part's bytes, verified.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checksum: Option<(String, String)>,
         now: u64,
     },
     /// A part made of a byte range of an existing object (UploadPartCopy):
@@ -234,6 +274,8 @@ pub enum Command {
         /// `[start, end)`; the whole object when `None`.
         range: Option<(u64, u64)>,
         etag: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checksum: Option<(String, String)>,
         now: u64,
     },
     CompleteUpload {
@@ -243,6 +285,15 @@ pub enum Command {
         /// The multipart ETag (`md5-of-md5s-N`), computed by the gateway
         /// from the listed part ETags, which apply checks against the parts.
         etag: String,
+        /// The part checksums the client listed, beside `parts`: each must
+        /// be the part's own, or nothing is completed (BadDigest).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        part_checksums: Vec<Option<String>>,
+        /// The object's checksum, made by the gateway from the parts'.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checksum: Option<(String, String)>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checksum_type: Option<String>,
         #[serde(default, skip_serializing_if = "WriteCondition::is_empty")]
         cond: WriteCondition,
         now: u64,
@@ -858,6 +909,12 @@ pub struct UploadInfo {
     pub key: String,
     pub created: u64,
     pub parts: Vec<PartInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<UploadChecksum>,
+    /// Set once the upload is completed: no more parts, and only a
+    /// repeat of the same completion is answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<CompletedUpload>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -865,6 +922,10 @@ pub struct PartInfo {
     pub part_number: u32,
     pub size: u64,
     pub etag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<(String, String)>,
+    #[serde(default)]
+    pub created: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

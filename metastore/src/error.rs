@@ -18,6 +18,9 @@ pub enum Error {
     NoSuchUpload(String),
     #[error("invalid part: {0}")]
     InvalidPart(String),
+    /// A checksum the client listed does not match what was stored.
+    #[error("checksum mismatch: {0}")]
+    BadDigest(String),
     #[error("parts are not in ascending order")]
     InvalidPartOrder,
     #[error("part {0} is smaller than the 5 MiB minimum")]
@@ -87,6 +90,7 @@ impl Error {
             | Error::AccessKeyExists(_)
             | Error::KeyConflict(_) => S::CONFLICT,
             Error::InvalidPart(_)
+            | Error::BadDigest(_)
             | Error::InvalidPartOrder
             | Error::EntityTooSmall(_)
             | Error::InvalidKey(_)

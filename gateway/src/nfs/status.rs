@@ -22,6 +22,7 @@ pub fn status(e: &Error) -> nfsstat3 {
             M::Unavailable(_) | M::NotLeader(_) => NFS3ERR_JUKEBOX,
             M::NoSuchUpload(_)
             | M::InvalidPart(_)
+            | M::BadDigest(_)
             | M::InvalidPartOrder
             | M::EntityTooSmall(_)
             | M::NoSuchAccessKey(_)

@@ -4,7 +4,6 @@
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use serde::Deserialize;
 
 use super::error::S3Error;
 use super::object::read_small_body;
@@ -19,29 +18,44 @@ const BODY_MAX_BYTES: usize = 2 << 20;
 /// Deletes in flight at once for one request.
 const PARALLEL: usize = 16;
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct XmlObject {
+/// One object a Delete request names: its key exactly as sent, and the
+/// version asked for, if any.
+#[derive(Debug, PartialEq, Eq)]
+struct Target {
     key: String,
+    version_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct XmlDelete {
-    #[serde(default)]
-    quiet: bool,
-    #[serde(default, rename = "Object")]
-    objects: Vec<XmlObject>,
-}
-
-fn parse(body: &[u8]) -> Result<(bool, Vec<String>), Error> {
-    let doc: XmlDelete = super::xml::parse_doc(body)?;
-    if doc.objects.is_empty() || doc.objects.len() > MAX_KEYS {
+fn parse(body: &[u8]) -> Result<(bool, Vec<Target>), Error> {
+    let doc = super::xml::parse_root(body, "Delete")?;
+    let quiet = match doc.text_of("Quiet").map(str::trim) {
+        None => false,
+        Some(q) if q.eq_ignore_ascii_case("true") => true,
+        Some(q) if q.eq_ignore_ascii_case("false") => false,
+        Some(q) => {
+            return Err(Error::MalformedXml(format!(
+                "Quiet must be true or false, not {q:?}"
+            )))
+        }
+    };
+    let objects = doc
+        .all("Object")
+        .map(|o| {
+            let key = o
+                .text_of("Key")
+                .ok_or_else(|| Error::MalformedXml("an Object without a Key".into()))?;
+            Ok(Target {
+                key: key.to_string(),
+                version_id: o.text_of("VersionId").map(|v| v.trim().to_string()),
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    if objects.is_empty() || objects.len() > MAX_KEYS {
         return Err(Error::MalformedXml(format!(
             "a Delete request names 1 to {MAX_KEYS} objects"
         )));
     }
-    Ok((doc.quiet, doc.objects.into_iter().map(|o| o.key).collect()))
+    Ok((quiet, objects))
 }
 
 pub async fn delete_objects(gw: &Gateway, req: &S3Request, body: Body) -> Result<Response, Error> {
@@ -50,9 +64,14 @@ pub async fn delete_objects(gw: &Gateway, req: &S3Request, body: Body) -> Result
     // Fail the whole request, not every key, if the bucket is missing.
     gw.ns.head_bucket(bucket).await?;
     let results: Vec<(String, Result<(), Error>)> = futures::stream::iter(keys)
-        .map(|key| async move {
-            let r = gw.ns.delete_object(bucket, &key).await;
-            (key, r)
+        .map(|t| async move {
+            let r = match t.version_id.as_deref() {
+                None | Some("null") => gw.ns.delete_object(bucket, &t.key).await,
+                Some(_) => Err(Error::InvalidArgument(
+                    "versioning is not enabled: the only version is \"null\"".into(),
+                )),
+            };
+            (t.key, r)
         })
         .buffered(PARALLEL)
         .collect()
@@ -91,7 +110,33 @@ mod tests {
 <Object><Key>a/b</Key></Object><Object><Key>c&amp;d</Key><VersionId>null</VersionId></Object></Delete>"#;
         let (quiet, keys) = parse(body).unwrap();
         assert!(quiet);
+        let keys: Vec<&str> = keys.iter().map(|t| t.key.as_str()).collect();
         assert_eq!(keys, ["a/b", "c&d"]);
+        // Regression: keys were trimmed, so deleting "a " deleted "a".
+        let (_, keys) = parse(
+            b"<Delete><Object><Key>a </Key></Object><Object><Key> </Key></Object>\
+<Object><Key>a\r\n</Key><VersionId>v1</VersionId></Object></Delete>",
+        )
+        .unwrap();
+        assert_eq!(
+            keys,
+            [
+                Target {
+                    key: "a ".into(),
+                    version_id: None
+                },
+                Target {
+                    key: " ".into(),
+                    version_id: None
+                },
+                Target {
+                    key: "a\r\n".into(),
+                    version_id: Some("v1".into())
+                },
+            ]
+        );
+        assert!(parse(b"<Delete><Object><VersionId>x</VersionId></Object></Delete>").is_err());
+        assert!(parse(b"<Other><Object><Key>k</Key></Object></Other>").is_err());
         assert!(
             !parse(b"<Delete><Object><Key>k</Key></Object></Delete>")
                 .unwrap()

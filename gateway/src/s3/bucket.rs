@@ -1,9 +1,11 @@
 //! Bucket operations: ListBuckets, CreateBucket, DeleteBucket, HeadBucket,
 //! GetBucketLocation, GetBucketVersioning, and the fixed ACL answer.
 
+use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
+use super::object::read_small_body;
 use super::router::S3Request;
 use super::xml::{iso8601, Xml};
 use crate::error::Error;
@@ -11,13 +13,52 @@ use crate::server::Gateway;
 
 const XML: (http::HeaderName, &str) = (http::header::CONTENT_TYPE, "application/xml");
 
-/// The buckets the request's key may use.
+/// Most buckets one ListBuckets page holds when `max-buckets` is given.
+const MAX_BUCKETS: usize = 10_000;
+
+/// The buckets the request's key may use, in name order, paginated with
+/// `max-buckets` and `continuation-token` and filtered by `prefix`.
 pub async fn list_buckets(gw: &Gateway, req: &S3Request) -> Result<Response, Error> {
+    // The key's rights as they are now: a bucket it created a moment ago,
+    // on this gateway or another, is listed.
+    let key = gw.access_key_fresh(&req.key_info.access_key).await?;
+    let q = |k: &str| req.query.get(k).map(String::as_str);
+    let max = match q("max-buckets") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_BUCKETS).contains(n))
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!("max-buckets must be 1 to {MAX_BUCKETS}"))
+                })?,
+        ),
+    };
+    let after = match q("continuation-token") {
+        None => None,
+        Some(t) => Some(
+            hex::decode(t)
+                .ok()
+                .and_then(|raw| String::from_utf8(raw).ok())
+                .ok_or_else(|| Error::InvalidArgument("invalid continuation token".into()))?,
+        ),
+    };
+    let prefix = q("prefix").unwrap_or("");
     let mut buckets = gw.ns.list_buckets().await?;
     buckets.retain(|b| {
-        let g = req.key_info.grant(&b.name);
-        g.read || g.write
+        let g = key.grant(&b.name);
+        (g.read || g.write)
+            && b.name.starts_with(prefix)
+            && after.as_deref().is_none_or(|a| b.name.as_str() > a)
     });
+    buckets.sort_by(|a, b| a.name.cmp(&b.name));
+    let next = match max {
+        Some(m) if buckets.len() > m => {
+            buckets.truncate(m);
+            buckets.last().map(|b| hex::encode(&b.name))
+        }
+        _ => None,
+    };
     let mut x = Xml::root("ListAllMyBucketsResult");
     x.open("Owner")
         .elem("ID", "troika")
@@ -31,15 +72,33 @@ pub async fn list_buckets(gw: &Gateway, req: &S3Request) -> Result<Response, Err
             .close("Bucket");
     }
     x.close("Buckets");
+    if let Some(t) = &next {
+        x.elem("ContinuationToken", t);
+    }
+    if q("prefix").is_some() {
+        x.elem("Prefix", prefix);
+    }
     Ok(([XML], x.finish("ListAllMyBucketsResult")).into_response())
 }
 
 pub async fn create(gw: &Gateway, req: &S3Request) -> Result<Response, Error> {
     // A CreateBucketConfiguration body (location constraint) is accepted
     // and ignored: a cluster has one location.
-    gw.ns
+    let created = gw
+        .ns
         .create_bucket(req.bucket(), &req.key_info.access_key)
-        .await?;
+        .await;
+    if let Err(Error::Meta(metastore::Error::BucketExists(name))) = created {
+        // BucketAlreadyOwnedByYou only for a bucket this key may write:
+        // tools take it for success.
+        let key = gw.access_key_fresh(&req.key_info.access_key).await?;
+        return Err(if key.grant(&name).write {
+            Error::Meta(metastore::Error::BucketExists(name))
+        } else {
+            Error::BucketTaken(name)
+        });
+    }
+    created?;
     Ok((
         StatusCode::OK,
         [(http::header::LOCATION, format!("/{}", req.bucket()))],
@@ -71,8 +130,10 @@ pub async fn versioning(gw: &Gateway, req: &S3Request) -> Result<Response, Error
 }
 
 /// Access is governed by access-key grants (`troika admin key allow`), not
-/// ACLs: GET answers the owner's full control, PUT accepts only `private`.
-pub async fn acl(gw: &Gateway, req: &S3Request) -> Result<Response, Error> {
+/// ACLs: GET answers the owner's full control; PUT accepts only what is
+/// already so (a private canned ACL, or a policy granting the owner full
+/// control and nobody anything), and refuses any other grant.
+pub async fn acl(gw: &Gateway, req: &S3Request, body: Body) -> Result<Response, Error> {
     match req.key.as_deref() {
         Some(key) => {
             gw.ns.get_object(req.bucket(), key).await?;
@@ -82,12 +143,13 @@ pub async fn acl(gw: &Gateway, req: &S3Request) -> Result<Response, Error> {
         }
     }
     if req.parts.method == http::Method::PUT {
-        return match req.header("x-amz-acl") {
-            None | Some("private") => Ok(StatusCode::OK.into_response()),
-            Some(other) => Err(Error::NotImplemented(format!(
-                "ACL {other:?}: access is granted per access key (troika admin key allow)"
-            ))),
-        };
+        // A canned ACL header was checked by the router; a policy body
+        // may grant only what the owner has.
+        let body = read_small_body(req, body, ACL_BODY_MAX_BYTES, true).await?;
+        if !body.iter().all(u8::is_ascii_whitespace) {
+            check_acl_policy(&body)?;
+        }
+        return Ok(StatusCode::OK.into_response());
     }
     if req.parts.method != http::Method::GET {
         return Err(Error::NotImplemented(format!("{} ?acl", req.parts.method)));
@@ -105,4 +167,62 @@ pub async fn acl(gw: &Gateway, req: &S3Request) -> Result<Response, Error> {
         )
         .close("AccessControlList");
     Ok(([XML], x.finish("AccessControlPolicy")).into_response())
+}
+
+const ACL_BODY_MAX_BYTES: usize = 64 << 10;
+
+/// Accepts an AccessControlPolicy that grants FULL_CONTROL to the owner
+/// and nothing to anyone else: the one ACL every object here has.
+fn check_acl_policy(body: &[u8]) -> Result<(), Error> {
+    let doc = super::xml::parse_root(body, "AccessControlPolicy")?;
+    let grants = doc.child("AccessControlList").map(|l| l.all("Grant"));
+    for g in grants.into_iter().flatten() {
+        let grantee = g.child("Grantee");
+        let id = grantee.and_then(|e| e.text_of("ID")).map(str::trim);
+        let perm = g.text_of("Permission").map(str::trim);
+        if id != Some("troika") || perm != Some("FULL_CONTROL") {
+            let who = grantee
+                .and_then(|e| {
+                    e.text_of("URI")
+                        .or(e.text_of("ID"))
+                        .or(e.text_of("EmailAddress"))
+                })
+                .unwrap_or("?")
+                .trim();
+            return Err(Error::Unsupported {
+                header: "AccessControlPolicy".into(),
+                why: format!(
+                    "granting {} to {who} is not supported: access is granted per access key \
+                     (troika admin key allow)",
+                    perm.unwrap_or("?")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acl_policies_granting_more_than_the_owner_has_are_refused() {
+        let policy = |grants: &str| {
+            format!(
+                "<AccessControlPolicy><Owner><ID>troika</ID></Owner>\
+                 <AccessControlList>{grants}</AccessControlList></AccessControlPolicy>"
+            )
+        };
+        let owner = "<Grant><Grantee xsi:type=\"CanonicalUser\"><ID>troika</ID></Grantee>\
+                     <Permission>FULL_CONTROL</Permission></Grant>";
+        let public = "<Grant><Grantee xsi:type=\"Group\">\
+                      <URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee>\
+                      <Permission>READ</Permission></Grant>";
+        check_acl_policy(policy(owner).as_bytes()).unwrap();
+        check_acl_policy(policy("").as_bytes()).unwrap();
+        let e = check_acl_policy(policy(&format!("{owner}{public}")).as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("AllUsers"), "{e}");
+        assert!(check_acl_policy(b"<Other/>").is_err());
+    }
 }

@@ -59,10 +59,16 @@ pub async fn source_object(
     src: &CopySource,
 ) -> Result<ObjectInfo, Error> {
     if !req.key_info.grant(&src.bucket).read {
-        return Err(Error::AccessDenied(format!(
-            "this key may not read bucket {}",
-            src.bucket
-        )));
+        // The cached rights may predate a grant; a source bucket that does
+        // not exist is NoSuchBucket, not AccessDenied.
+        let key = gw.access_key_fresh(&req.key_info.access_key).await?;
+        if !key.grant(&src.bucket).read {
+            gw.ns.head_bucket(&src.bucket).await?;
+            return Err(Error::AccessDenied(format!(
+                "this key may not read bucket {}",
+                src.bucket
+            )));
+        }
     }
     let info = gw.ns.get_object(&src.bucket, &src.key).await?;
     super::conditional::check_copy_source(&req.parts.headers, &info.etag, info.mtime)?;
@@ -88,7 +94,11 @@ pub async fn copy_object(gw: &Gateway, req: &S3Request) -> Result<Response, Erro
                 .into(),
         ));
     }
-    let meta = replace.then(|| object_meta(&req.parts.headers));
+    let meta = if replace {
+        Some(object_meta(&req.parts.headers)?)
+    } else {
+        None
+    };
     let (etag, mtime) = gw
         .ns
         .copy_object(

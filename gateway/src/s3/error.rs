@@ -12,6 +12,7 @@ pub struct S3Error {
     pub code: &'static str,
     pub message: String,
     pub resource: String,
+    pub request_id: String,
 }
 
 impl S3Error {
@@ -27,6 +28,7 @@ impl S3Error {
                 M::NoSuchUpload(_) => (S::NOT_FOUND, "NoSuchUpload"),
                 M::InvalidPart(_) => (S::BAD_REQUEST, "InvalidPart"),
                 M::InvalidPartOrder => (S::BAD_REQUEST, "InvalidPartOrder"),
+                M::BadDigest(_) => (S::BAD_REQUEST, "BadDigest"),
                 M::EntityTooSmall(_) => (S::BAD_REQUEST, "EntityTooSmall"),
                 M::NoSuchAccessKey(_) => (S::FORBIDDEN, "InvalidAccessKeyId"),
                 M::AccessKeyExists(_) => (S::CONFLICT, "InvalidArgument"),
@@ -60,6 +62,9 @@ impl S3Error {
             Error::ChecksumMismatch(_) => (S::BAD_REQUEST, "BadDigest"),
             Error::ContentSha256Mismatch => (S::BAD_REQUEST, "XAmzContentSHA256Mismatch"),
             Error::EntityTooLarge => (S::BAD_REQUEST, "EntityTooLarge"),
+            Error::BucketTaken(_) => (S::CONFLICT, "BucketAlreadyExists"),
+            Error::MetadataTooLarge(_) => (S::BAD_REQUEST, "MetadataTooLarge"),
+            Error::Unsupported { .. } => (S::NOT_IMPLEMENTED, "NotImplemented"),
             Error::InvalidArgument(_) => (S::BAD_REQUEST, "InvalidArgument"),
             Error::InvalidRequest(_) => (S::BAD_REQUEST, "InvalidRequest"),
             Error::InvalidRange => (S::RANGE_NOT_SATISFIABLE, "InvalidRange"),
@@ -86,13 +91,19 @@ impl S3Error {
             code,
             message: e.to_string(),
             resource: resource.to_string(),
+            request_id: String::new(),
         }
+    }
+
+    pub fn with_request_id(mut self, id: &str) -> Self {
+        self.request_id = id.to_string();
+        self
     }
 }
 
 impl IntoResponse for S3Error {
     fn into_response(self) -> Response {
-        let body = xml::error(self.code, &self.message, &self.resource);
+        let body = xml::error(self.code, &self.message, &self.resource, &self.request_id);
         let mut resp = (
             self.status,
             [(http::header::CONTENT_TYPE, "application/xml")],

@@ -80,10 +80,19 @@ pub async fn list_objects(gw: &Gateway, req: &S3Request) -> Result<Response, Err
         q("marker").unwrap_or("").to_string()
     };
 
-    let list = gw
-        .ns
-        .list_objects(req.bucket(), prefix, &start_after, delimiter, max_keys)
-        .await?;
+    let list = if max_keys == 0 {
+        // Nothing asked for, nothing more to come: S3 answers an empty,
+        // untruncated page (the bucket must still exist).
+        gw.ns.head_bucket(req.bucket()).await?;
+        metastore::api::ObjectList {
+            entries: Vec::new(),
+            truncated: false,
+        }
+    } else {
+        gw.ns
+            .list_objects(req.bucket(), prefix, &start_after, delimiter, max_keys)
+            .await?
+    };
     let next = list
         .entries
         .last()
@@ -91,8 +100,10 @@ pub async fn list_objects(gw: &Gateway, req: &S3Request) -> Result<Response, Err
         .map(|e| e.resume_key().to_string());
 
     let mut x = Xml::root("ListBucketResult");
+    // V2 encodes the echoed prefix too; V1 encodes only Marker, NextMarker,
+    // Delimiter, keys and common prefixes (what clients decode).
     x.elem("Name", req.bucket())
-        .elem("Prefix", &enc(prefix))
+        .elem("Prefix", &if v2 { enc(prefix) } else { prefix.to_string() })
         .elem("MaxKeys", &max_keys.to_string())
         .elem("IsTruncated", if list.truncated { "true" } else { "false" });
     if let Some(d) = delimiter {

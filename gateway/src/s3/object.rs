@@ -33,20 +33,33 @@ const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 /// Reads a request body into blobs and verifies every digest the client
 /// sent (Content-MD5, `x-amz-checksum-*` header or trailer, the signed
 /// payload hash, chunk signatures) before returning: the caller commits
-/// only what passed.
+/// only what passed. `required` is the checksum a multipart upload was
+/// created with: computed whether or not the client sent it, and a
+/// checksum of another algorithm is refused.
 pub async fn receive(
     gw: &Gateway,
     parts: &Parts,
     auth: &AuthContext,
     body: Body,
+    required: Option<Algo>,
 ) -> Result<Written, Error> {
     let headers = &parts.headers;
     let content_md5 = content_md5(headers)?;
     let expected = checksum::expected(headers)?;
-    let algo = match &expected {
+    let sent_algo = match &expected {
         Expected::Header(a, _) | Expected::Trailer(a) => Some(*a),
         Expected::None => None,
     };
+    if let (Some(want), Some(sent)) = (required, sent_algo) {
+        if want != sent {
+            return Err(Error::InvalidRequest(format!(
+                "the upload was created with a {} checksum; this part carries {}",
+                want.upper(),
+                sent.upper()
+            )));
+        }
+    }
+    let algo = sent_algo.or(required);
     let mut reader = BodyReader::new(body, headers, auth)?;
     if reader.declared_len().is_some_and(|n| n > PUT_MAX_BYTES) {
         return Err(Error::EntityTooLarge);
@@ -57,16 +70,24 @@ pub async fn receive(
     }
     if let Some((algo, computed)) = &written.checksum {
         let sent = match &expected {
-            Expected::Header(_, v) => v.clone(),
-            Expected::Trailer(a) => reader
-                .trailer(&a.header())
-                .ok_or_else(|| {
-                    Error::InvalidRequest(format!("announced trailer {} is missing", a.header()))
-                })?
-                .to_string(),
-            Expected::None => unreachable!("a checksum is computed only when one is expected"),
+            Expected::Header(_, v) => Some(v.clone()),
+            Expected::Trailer(a) => Some(
+                reader
+                    .trailer(&a.header())
+                    .ok_or_else(|| {
+                        Error::InvalidRequest(format!(
+                            "announced trailer {} is missing",
+                            a.header()
+                        ))
+                    })?
+                    .to_string(),
+            ),
+            // Computed for the upload, not sent: nothing to compare.
+            Expected::None => None,
         };
-        checksum::check(*algo, computed, &sent)?;
+        if let Some(sent) = sent {
+            checksum::check(*algo, computed, &sent)?;
+        }
     }
     Ok(written)
 }
@@ -133,35 +154,99 @@ pub fn write_condition(req: &S3Request) -> WriteCondition {
     }
 }
 
-/// The content headers and `x-amz-meta-*` of a request, as stored.
-pub fn object_meta(headers: &HeaderMap) -> ObjectMeta {
+/// Most bytes of user metadata (`x-amz-meta-*` names and values) one
+/// object may carry, as S3 allows.
+pub const USER_META_MAX_BYTES: usize = 2 << 10;
+/// Most bytes of one stored content header (Content-Type, …), and of all
+/// of them together: they are kept in the object's metadata record.
+const STORED_HEADER_MAX_BYTES: usize = 2 << 10;
+const STORED_HEADERS_MAX_BYTES: usize = 8 << 10;
+
+/// A header value as stored: its bytes exactly, each byte one character
+/// (ISO-8859-1), so any value a client sends comes back byte for byte.
+/// Values of visible ASCII, what nearly every client sends, are plain text.
+pub fn header_text(v: &HeaderValue) -> String {
+    v.as_bytes().iter().map(|&b| char::from(b)).collect()
+}
+
+/// The header value a stored text stands for: the inverse of
+/// [`header_text`].
+pub fn header_value(text: &str) -> Option<HeaderValue> {
+    let bytes: Option<Vec<u8>> = text.chars().map(|c| u8::try_from(c).ok()).collect();
+    match bytes {
+        Some(b) => HeaderValue::from_bytes(&b).ok(),
+        None => HeaderValue::from_str(text).ok(),
+    }
+}
+
+/// The content headers and `x-amz-meta-*` of a request, as stored;
+/// MetadataTooLarge past S3's 2 KiB of user metadata, InvalidArgument for
+/// an oversized content header.
+pub fn object_meta(headers: &HeaderMap) -> Result<ObjectMeta, Error> {
     let mut meta = ObjectMeta::default();
+    let mut stored_bytes = 0;
     for name in STORED_HEADERS {
-        let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) else {
+        let Some(v) = headers.get(name) else {
             continue;
         };
+        if v.len() > STORED_HEADER_MAX_BYTES {
+            return Err(Error::InvalidArgument(format!(
+                "{name} is longer than {STORED_HEADER_MAX_BYTES} bytes"
+            )));
+        }
+        stored_bytes += v.len();
+        let v = header_text(v);
         let v = if name == "content-encoding" {
-            // aws-chunked is how the body travelled, not what it is.
-            v.split(',')
-                .map(str::trim)
-                .filter(|t| !t.eq_ignore_ascii_case("aws-chunked") && !t.is_empty())
-                .collect::<Vec<_>>()
-                .join(",")
+            // aws-chunked is how the body travelled, not what it is; the
+            // rest is kept as sent.
+            let tokens: Vec<&str> = v.split(',').collect();
+            if tokens
+                .iter()
+                .any(|t| t.trim().eq_ignore_ascii_case("aws-chunked"))
+            {
+                tokens
+                    .into_iter()
+                    .filter(|t| {
+                        !t.trim().eq_ignore_ascii_case("aws-chunked") && !t.trim().is_empty()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+                    .trim()
+                    .to_string()
+            } else {
+                v
+            }
         } else {
-            v.to_string()
+            v
         };
         if !v.is_empty() {
             meta.headers.insert(name.to_string(), v);
         }
     }
+    if stored_bytes > STORED_HEADERS_MAX_BYTES {
+        return Err(Error::InvalidArgument(format!(
+            "content headers longer than {STORED_HEADERS_MAX_BYTES} bytes in all"
+        )));
+    }
+    let mut user_bytes = 0;
     for (k, v) in headers {
         if let Some(name) = k.as_str().strip_prefix("x-amz-meta-") {
-            if let Ok(v) = v.to_str() {
-                meta.user.insert(name.to_string(), v.to_string());
+            user_bytes += name.len() + v.len();
+            if user_bytes > USER_META_MAX_BYTES {
+                return Err(Error::MetadataTooLarge(USER_META_MAX_BYTES));
             }
+            let text = header_text(v);
+            // A repeated header is one value, comma-joined, as HTTP has it.
+            meta.user
+                .entry(name.to_string())
+                .and_modify(|e| {
+                    e.push(',');
+                    e.push_str(&text)
+                })
+                .or_insert(text);
         }
     }
-    meta
+    Ok(meta)
 }
 
 pub async fn put(gw: &Gateway, req: &S3Request, body: Body) -> Result<Response, Error> {
@@ -176,9 +261,9 @@ pub async fn put(gw: &Gateway, req: &S3Request, body: Body) -> Result<Response, 
     if declared.is_none_or(|n| n > crate::data::BLOB_MAX_BYTES as u64) {
         gw.ns.head_bucket(&bucket).await?;
     }
-    let written = receive(gw, &req.parts, &req.auth, body).await?;
+    let written = receive(gw, &req.parts, &req.auth, body, None).await?;
     let etag = hex::encode(written.md5);
-    let mut meta = object_meta(&req.parts.headers);
+    let mut meta = object_meta(&req.parts.headers)?;
     meta.checksum = written
         .checksum
         .as_ref()
@@ -269,29 +354,35 @@ pub fn object_headers(info: &ObjectInfo, h: &mut HeaderMap, with_checksum: bool)
         );
     }
     for (k, v) in &info.meta.headers {
-        if let (Ok(k), Ok(v)) = (
-            http::HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(v),
-        ) {
+        if let (Ok(k), Some(v)) = (http::HeaderName::from_bytes(k.as_bytes()), header_value(v)) {
             h.insert(k, v);
         }
     }
     for (k, v) in &info.meta.user {
-        if let (Ok(k), Ok(v)) = (
+        if let (Ok(k), Some(v)) = (
             http::HeaderName::from_bytes(format!("x-amz-meta-{k}").as_bytes()),
-            HeaderValue::from_str(v),
+            header_value(v),
         ) {
             h.insert(k, v);
         }
     }
     if with_checksum {
         if let Some((algo, value)) = &info.meta.checksum {
-            if let (Some(a), Ok(v)) = (Algo::from_name(algo), HeaderValue::from_str(value)) {
-                h.insert(
-                    http::HeaderName::from_bytes(a.header().as_bytes()).expect("valid name"),
-                    v,
-                );
-            }
+            let kind = match info.meta.checksum_type.as_deref() {
+                Some("COMPOSITE") => "COMPOSITE",
+                _ => "FULL_OBJECT",
+            };
+            checksum_headers(h, algo, value, kind);
+        }
+    }
+}
+
+/// `x-amz-checksum-{algo}` and `x-amz-checksum-type` of a response.
+fn checksum_headers(h: &mut HeaderMap, algo: &str, value: &str, kind: &'static str) {
+    if let (Some(a), Ok(v)) = (Algo::from_name(algo), HeaderValue::from_str(value)) {
+        if let Ok(name) = http::HeaderName::from_bytes(a.header().as_bytes()) {
+            h.insert(name, v);
+            h.insert("x-amz-checksum-type", HeaderValue::from_static(kind));
         }
     }
 }
@@ -327,7 +418,10 @@ fn part_range(info: &ObjectInfo, n: u32) -> Result<((u64, u64), usize), Error> {
 
 pub async fn get(gw: &Gateway, req: &S3Request, head_only: bool) -> Result<Response, Error> {
     let info = gw.ns.get_object(req.bucket(), req.key()).await?;
-    super::conditional::check_read(&req.parts.headers, &info.etag, info.mtime)?;
+    match super::conditional::check_read(&req.parts.headers, &info.etag, info.mtime) {
+        Err(Error::NotModified) => return Ok(not_modified(&info)),
+        other => other?,
+    }
     let part_number =
         match req.query.get("partNumber") {
             Some(n) => Some(n.parse::<u32>().map_err(|_| {
@@ -361,6 +455,12 @@ pub async fn get(gw: &Gateway, req: &S3Request, head_only: bool) -> Result<Respo
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
     object_headers(&info, h, checksum_mode && range.is_none());
+    if let (true, Some(n), Some((algo, _))) = (checksum_mode, part_number, &info.meta.checksum) {
+        // A part of a composite object has a checksum of its own.
+        if let Some(v) = info.meta.part_checksums.get((n as usize).wrapping_sub(1)) {
+            checksum_headers(h, algo, v, "COMPOSITE");
+        }
+    }
     h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(end - start));
     if let Some(count) = parts_count.filter(|_| !info.meta.parts.is_empty()) {
         h.insert("x-amz-mp-parts-count", HeaderValue::from(count));
@@ -382,6 +482,24 @@ pub async fn get(gw: &Gateway, req: &S3Request, head_only: bool) -> Result<Respo
         );
     }
     Ok(resp)
+}
+
+/// 304 Not Modified, with the validators and cache headers a 200 would
+/// carry (RFC 7232 §4.1), so a cache can revalidate its copy.
+fn not_modified(info: &ObjectInfo) -> Response {
+    let mut resp = StatusCode::NOT_MODIFIED.into_response();
+    let h = resp.headers_mut();
+    h.insert(http::header::ETAG, quoted(&info.etag));
+    let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(info.mtime);
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(mtime)) {
+        h.insert(http::header::LAST_MODIFIED, v);
+    }
+    for name in ["cache-control", "expires"] {
+        if let Some(v) = info.meta.headers.get(name).and_then(|v| header_value(v)) {
+            h.insert(name, v);
+        }
+    }
+    resp
 }
 
 pub async fn delete(gw: &Gateway, req: &S3Request) -> Result<Response, Error> {
@@ -414,11 +532,56 @@ mod tests {
         h.insert("content-encoding", "aws-chunked,gzip".parse().unwrap());
         h.insert("content-type", "image/png".parse().unwrap());
         h.insert("x-amz-meta-color", "blue".parse().unwrap());
-        let m = object_meta(&h);
+        let m = object_meta(&h).unwrap();
         assert_eq!(m.headers["content-encoding"], "gzip");
         assert_eq!(m.headers["content-type"], "image/png");
         assert_eq!(m.user["color"], "blue");
         h.insert("content-encoding", "aws-chunked".parse().unwrap());
-        assert!(!object_meta(&h).headers.contains_key("content-encoding"));
+        assert!(!object_meta(&h)
+            .unwrap()
+            .headers
+            .contains_key("content-encoding"));
+        // Regression: "deflate, gzip" came back as "deflate,gzip".
+        h.insert("content-encoding", "deflate, gzip".parse().unwrap());
+        assert_eq!(
+            object_meta(&h).unwrap().headers["content-encoding"],
+            "deflate, gzip"
+        );
+        h.insert(
+            "content-encoding",
+            "aws-chunked, deflate, gzip".parse().unwrap(),
+        );
+        assert_eq!(
+            object_meta(&h).unwrap().headers["content-encoding"],
+            "deflate, gzip"
+        );
+    }
+
+    #[test]
+    fn metadata_is_bounded_and_kept_byte_for_byte() {
+        let mut h = HeaderMap::new();
+        // UTF-8 and ISO-8859-1 bytes both come back as sent.
+        for bytes in [&b"caf\xc3\xa9"[..], b"Hello World\xe9"] {
+            h.insert("x-amz-meta-v", HeaderValue::from_bytes(bytes).unwrap());
+            let m = object_meta(&h).unwrap();
+            assert_eq!(header_value(&m.user["v"]).unwrap().as_bytes(), bytes);
+        }
+        // 2 KiB of name and value is the most.
+        h.insert(
+            "x-amz-meta-v",
+            HeaderValue::from_str(&"x".repeat(2048)).unwrap(),
+        );
+        assert!(matches!(object_meta(&h), Err(Error::MetadataTooLarge(_))));
+        h.insert(
+            "x-amz-meta-v",
+            HeaderValue::from_str(&"x".repeat(2047)).unwrap(),
+        );
+        object_meta(&h).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "content-type",
+            HeaderValue::from_str(&"t".repeat(3000)).unwrap(),
+        );
+        assert!(matches!(object_meta(&h), Err(Error::InvalidArgument(_))));
     }
 }

@@ -101,12 +101,38 @@ fn is_presigned(parts: &Parts) -> bool {
     })
 }
 
+/// A new request id: 16 hex digits, as S3's `x-amz-request-id`.
+fn request_id() -> String {
+    format!("{:016X}", rand::random::<u64>())
+}
+
 pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    use tracing::Instrument;
+    let id = request_id();
+    let span = tracing::info_span!("s3", request_id = %id);
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let started = std::time::Instant::now();
+    let mut resp = serve(gw, req, &id).instrument(span.clone()).await;
+    let _enter = span.enter();
+    tracing::debug!(target: "troika::access", %method, %path, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    let h = resp.headers_mut();
+    if let Ok(v) = http::HeaderValue::from_str(&id) {
+        h.insert("x-amz-request-id", v.clone());
+        h.insert("x-amz-id-2", v);
+    }
+    resp
+}
+
+async fn serve(gw: Arc<Gateway>, req: Request, request_id: &str) -> Response {
     let (parts, body) = req.into_parts();
     let signed = parts.headers.contains_key(http::header::AUTHORIZATION) || is_presigned(&parts);
     let target = match target(&gw, &parts) {
         Ok(t) => t,
-        Err(e) => return S3Error::from_error(&e, parts.uri.path()).into_response(),
+        Err(e) => {
+            return S3Error::from_error(&e, parts.uri.path())
+                .with_request_id(request_id)
+                .into_response()
+        }
     };
     if parts.method == Method::GET && !signed && target.host_bucket.is_none() {
         match parts.uri.path() {
@@ -135,7 +161,9 @@ pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
             ) {
                 tracing::error!(error = %e, %resource, "request failed");
             }
-            let mut resp = S3Error::from_error(&e, &resource).into_response();
+            let mut resp = S3Error::from_error(&e, &resource)
+                .with_request_id(request_id)
+                .into_response();
             if method == Method::HEAD || resp.status() == StatusCode::NOT_MODIFIED {
                 // HEAD and 304 answers carry no body.
                 *resp.body_mut() = Body::empty();
@@ -326,6 +354,140 @@ async fn authenticate(
     Ok((ctx, key))
 }
 
+/// Request headers asking for a protection this gateway does not give.
+/// Such a request is refused before anything is stored, never served
+/// without the protection (an "encrypted" object stored in plaintext, a
+/// "public" one that is not, a "locked" one that can be deleted).
+const UNSUPPORTED_ON_WRITES: [(&str, &str); 11] = [
+    (
+        "x-amz-server-side-encryption",
+        "server-side encryption is not supported",
+    ),
+    (
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        "SSE-KMS is not supported",
+    ),
+    (
+        "x-amz-server-side-encryption-context",
+        "SSE-KMS is not supported",
+    ),
+    (
+        "x-amz-server-side-encryption-bucket-key-enabled",
+        "SSE-KMS is not supported",
+    ),
+    (
+        "x-amz-grant-read",
+        "ACL grants are not supported: access is granted per access key (troika admin key allow)",
+    ),
+    (
+        "x-amz-grant-write",
+        "ACL grants are not supported: access is granted per access key (troika admin key allow)",
+    ),
+    (
+        "x-amz-grant-read-acp",
+        "ACL grants are not supported: access is granted per access key (troika admin key allow)",
+    ),
+    (
+        "x-amz-grant-write-acp",
+        "ACL grants are not supported: access is granted per access key (troika admin key allow)",
+    ),
+    (
+        "x-amz-grant-full-control",
+        "ACL grants are not supported: access is granted per access key (troika admin key allow)",
+    ),
+    ("x-amz-object-lock-mode", "object lock is not supported"),
+    (
+        "x-amz-object-lock-retain-until-date",
+        "object lock is not supported",
+    ),
+];
+
+/// Headers refused on every request, reads included: a read with a
+/// customer key would otherwise succeed on an object never encrypted.
+const UNSUPPORTED_ALWAYS: [(&str, &str); 6] = [
+    (
+        "x-amz-server-side-encryption-customer-algorithm",
+        "SSE-C is not supported",
+    ),
+    (
+        "x-amz-server-side-encryption-customer-key",
+        "SSE-C is not supported",
+    ),
+    (
+        "x-amz-server-side-encryption-customer-key-md5",
+        "SSE-C is not supported",
+    ),
+    (
+        "x-amz-copy-source-server-side-encryption-customer-algorithm",
+        "SSE-C is not supported",
+    ),
+    (
+        "x-amz-copy-source-server-side-encryption-customer-key",
+        "SSE-C is not supported",
+    ),
+    (
+        "x-amz-copy-source-server-side-encryption-customer-key-md5",
+        "SSE-C is not supported",
+    ),
+];
+
+/// Canned ACLs that describe what every object here already has: the
+/// bucket's keys hold it, nobody else. Any other (public-read, …) is
+/// refused.
+pub const CANNED_ACLS_SERVED: [&str; 2] = ["private", "bucket-owner-full-control"];
+
+/// Refuses a request that asks for a protection not given here.
+fn refuse_unsupported(req: &S3Request) -> Result<(), Error> {
+    let refuse = |header: &str, why: &str| {
+        Err(Error::Unsupported {
+            header: header.to_string(),
+            why: why.to_string(),
+        })
+    };
+    for (header, why) in UNSUPPORTED_ALWAYS {
+        if req.parts.headers.contains_key(header) {
+            return refuse(header, why);
+        }
+    }
+    if matches!(req.parts.method, Method::GET | Method::HEAD) {
+        return Ok(());
+    }
+    for (header, why) in UNSUPPORTED_ON_WRITES {
+        if req.parts.headers.contains_key(header) {
+            return refuse(header, why);
+        }
+    }
+    if let Some(v) = req.parts.headers.get("x-amz-object-lock-legal-hold") {
+        if !v.as_bytes().eq_ignore_ascii_case(b"OFF") {
+            return refuse(
+                "x-amz-object-lock-legal-hold",
+                "object lock is not supported",
+            );
+        }
+    }
+    if let Some(v) = req.parts.headers.get("x-amz-bucket-object-lock-enabled") {
+        if !v.as_bytes().eq_ignore_ascii_case(b"false") {
+            return refuse(
+                "x-amz-bucket-object-lock-enabled",
+                "object lock is not supported",
+            );
+        }
+    }
+    if let Some(v) = req.parts.headers.get("x-amz-acl") {
+        let acl = v.to_str().unwrap_or("").trim();
+        if !CANNED_ACLS_SERVED.contains(&acl) {
+            return refuse(
+                "x-amz-acl",
+                &format!(
+                    "canned ACL {acl:?} is not supported: objects are private to the keys \
+                     granted their bucket (troika admin key allow)"
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Whether the request's key may do this to its bucket: reads need read,
 /// everything else write. Any key may list buckets (it sees its own) and
 /// create one (it is granted the new bucket).
@@ -400,11 +562,17 @@ async fn route(gw: &Gateway, parts: Parts, target: Target, body: Body) -> Result
         key: target.key,
         query,
     };
-    if authorize(&req).is_err() {
+    if let Err(denied) = authorize(&req) {
         // The cached rights may predate a grant.
         req.key_info = gw.access_key_fresh(&req.key_info.access_key).await?;
-        authorize(&req)?;
+        if authorize(&req).is_err() {
+            // A bucket that does not exist is NoSuchBucket for every key,
+            // as S3 answers: 403 only for one that exists and is not yours.
+            gw.ns.head_bucket(req.bucket()).await?;
+            return Err(denied);
+        }
     }
+    refuse_unsupported(&req)?;
     if let Some(r) = fixed_subresource(&req) {
         if let Some(b) = &req.bucket {
             gw.ns.head_bucket(b).await?;
@@ -423,7 +591,7 @@ async fn route(gw: &Gateway, parts: Parts, target: Target, body: Body) -> Result
         (Method::PUT, true, false) if req.has_query("cors") => cors::put(gw, &req, body).await,
         (Method::GET, true, false) if req.has_query("cors") => cors::get(gw, &req).await,
         (Method::DELETE, true, false) if req.has_query("cors") => cors::delete(gw, &req).await,
-        (_, true, false) if req.has_query("acl") => bucket::acl(gw, &req).await,
+        (_, true, false) if req.has_query("acl") => bucket::acl(gw, &req, body).await,
         (Method::PUT, true, false) if req.params_within(&[]) => bucket::create(gw, &req).await,
         (Method::DELETE, true, false) if req.params_within(&[]) => bucket::delete(gw, &req).await,
         (Method::HEAD, true, false) => bucket::head(gw, &req).await,
@@ -438,7 +606,7 @@ async fn route(gw: &Gateway, parts: Parts, target: Target, body: Body) -> Result
         (Method::POST, true, false) if req.has_query("delete") => {
             batch::delete_objects(gw, &req, body).await
         }
-        (_, true, true) if req.has_query("acl") => bucket::acl(gw, &req).await,
+        (_, true, true) if req.has_query("acl") => bucket::acl(gw, &req, body).await,
         (Method::PUT, true, true) if req.has_query("uploadId") && copy => {
             multipart::upload_part_copy(gw, &req).await
         }

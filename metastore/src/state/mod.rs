@@ -126,9 +126,18 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
             bucket,
             key,
             meta,
+            checksum,
             now,
         } => {
-            uploads::create(&mut t, upload_id, bucket, key, meta, *now)?;
+            uploads::create(
+                &mut t,
+                upload_id,
+                bucket,
+                key,
+                meta,
+                checksum.as_ref(),
+                *now,
+            )?;
             Ok(Reply::Done)
         }
         Command::PutPart {
@@ -138,10 +147,17 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
             etag,
             extents,
             blobs,
+            checksum,
             now,
         } => {
             objects::record_blobs(&mut t, blobs)?;
-            uploads::put_part(&mut t, upload_id, *part_number, *size, etag, extents, *now)?;
+            let part = uploads::NewPart {
+                size: *size,
+                etag,
+                extents,
+                checksum: checksum.as_ref(),
+            };
+            uploads::put_part(&mut t, upload_id, *part_number, part, *now)?;
             Ok(Reply::Done)
         }
         Command::CopyPart {
@@ -152,6 +168,7 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
             src_etag,
             range,
             etag,
+            checksum,
             now,
         } => {
             uploads::copy_part(
@@ -163,6 +180,7 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
                 src_etag.as_deref(),
                 *range,
                 etag,
+                checksum.as_ref(),
                 *now,
             )?;
             Ok(Reply::Written {
@@ -174,13 +192,29 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
             upload_id,
             parts,
             etag,
+            part_checksums,
+            checksum,
+            checksum_type,
             cond,
             now,
         } => {
-            uploads::complete(&mut t, upload_id, parts, etag, cond, *now)?;
-            Ok(Reply::Written {
-                etag: etag.clone(),
-                mtime: *now,
+            let c = uploads::Completion {
+                listed: parts,
+                part_checksums,
+                etag,
+                checksum: checksum.as_ref(),
+                checksum_type: checksum_type.as_deref(),
+            };
+            Ok(match uploads::complete(&mut t, upload_id, c, cond, *now)? {
+                // A repeat of a completion: its first answer.
+                Some(done) => Reply::Written {
+                    etag: done.etag,
+                    mtime: done.mtime,
+                },
+                None => Reply::Written {
+                    etag: etag.clone(),
+                    mtime: *now,
+                },
             })
         }
         Command::AbortUpload { upload_id, now } => {

@@ -69,6 +69,7 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
             bucket(txn, b)?;
             let mut all: Vec<UploadInfo> = uploads(txn)?
                 .into_iter()
+                .filter(|u| u.completed.is_none())
                 .filter(|u| &u.bucket == b && u.key.starts_with(prefix.as_str()))
                 .filter(|u| {
                     (u.key.as_str(), u.upload_id.as_str())
@@ -86,7 +87,9 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
         }
         Query::StaleUploads { before } => {
             let mut all = uploads(txn)?;
-            all.retain(|u| u.created < *before);
+            // A completed upload is kept for retried completions as long
+            // as an abandoned one would be kept, counted from completion.
+            all.retain(|u| u.completed.as_ref().map_or(u.created, |c| c.mtime) < *before);
             Ok(Reply::Uploads {
                 uploads: all,
                 truncated: false,
@@ -154,15 +157,11 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
                     part_number: k.value().1,
                     size: p.size,
                     etag: p.etag,
+                    checksum: p.checksum,
+                    created: p.created,
                 });
             }
-            Ok(Reply::Upload(UploadInfo {
-                upload_id: upload_id.clone(),
-                bucket: up.bucket,
-                key: up.key,
-                created: up.created,
-                parts,
-            }))
+            Ok(Reply::Upload(upload_info(upload_id, up, parts)))
         }
         Query::GetNode { inode } => node_attr(txn, *inode).map(Reply::Node),
         Query::Lookup { parent, name } => {
@@ -247,7 +246,10 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
                 blobs: blobs.len()?,
                 blob_bytes,
                 unreferenced_blobs: txn.open_table(UNREFERENCED)?.len()?,
-                uploads: txn.open_table(UPLOADS)?.len()?,
+                uploads: uploads(txn)?
+                    .iter()
+                    .filter(|u| u.completed.is_none())
+                    .count() as u64,
             }))
         }
     }
@@ -338,22 +340,28 @@ fn read_range(txn: &ReadTransaction, id: InodeId, offset: u64, len: u64) -> Resu
     }))
 }
 
-/// Every upload in progress, without its parts.
+/// Every upload record, in progress or completed, without its parts.
 fn uploads(txn: &ReadTransaction) -> Result<Vec<UploadInfo>, Error> {
     let table = txn.open_table(UPLOADS)?;
     let mut out = Vec::new();
     for entry in table.iter()? {
         let (id, v) = entry?;
         let up: UploadRec = dec(v.value())?;
-        out.push(UploadInfo {
-            upload_id: id.value().to_string(),
-            bucket: up.bucket,
-            key: up.key,
-            created: up.created,
-            parts: Vec::new(),
-        });
+        out.push(upload_info(id.value(), up, Vec::new()));
     }
     Ok(out)
+}
+
+fn upload_info(upload_id: &str, up: UploadRec, parts: Vec<PartInfo>) -> UploadInfo {
+    UploadInfo {
+        upload_id: upload_id.to_string(),
+        bucket: up.bucket,
+        key: up.key,
+        created: up.created,
+        parts,
+        checksum: up.checksum,
+        completed: up.completed,
+    }
 }
 
 fn bucket(txn: &ReadTransaction, name: &str) -> Result<BucketInfo, Error> {

@@ -235,6 +235,7 @@ fn multipart_concatenates_parts() {
         bucket: "bk1".into(),
         key: "big".into(),
         meta: ObjectMeta::default(),
+        checksum: None,
         now: 1,
     })
     .unwrap();
@@ -254,18 +255,33 @@ fn multipart_concatenates_parts() {
             size,
             nodes: vec![1, 2],
         }],
+        checksum: Some(("crc32".into(), format!("c{n}"))),
         now: 2,
     };
     s.apply(&part(1, 1, 6 << 20)).unwrap();
     s.apply(&part(2, 2, 3)).unwrap();
     s.apply(&part(3, 3, 3)).unwrap();
-    let complete = |parts: Vec<(u32, &str)>| Command::CompleteUpload {
-        upload_id: id.clone(),
-        parts: parts.into_iter().map(|(n, e)| (n, e.to_string())).collect(),
-        etag: "m-2".into(),
-        cond: Default::default(),
-        now: 3,
-    };
+    let complete_at =
+        |parts: Vec<(u32, &str)>, sums: Vec<&str>, now: u64| Command::CompleteUpload {
+            upload_id: id.clone(),
+            parts: parts.into_iter().map(|(n, e)| (n, e.to_string())).collect(),
+            etag: "m-2".into(),
+            part_checksums: sums.into_iter().map(|c| Some(c.to_string())).collect(),
+            checksum: Some(("crc32".into(), "whole-2".into())),
+            checksum_type: Some("COMPOSITE".into()),
+            cond: Default::default(),
+            now,
+        };
+    let complete = |parts: Vec<(u32, &str)>| complete_at(parts, vec![], 3);
+    // A part checksum the client lists must be the part's own.
+    assert!(matches!(
+        s.apply(&complete_at(
+            vec![(1, "p1"), (3, "p3")],
+            vec!["c1", "bad"],
+            3
+        )),
+        Err(Error::BadDigest(_))
+    ));
     assert_eq!(
         s.apply(&complete(vec![(2, "p2"), (1, "p1")])).unwrap_err(),
         Error::InvalidPartOrder
@@ -278,7 +294,31 @@ fn multipart_concatenates_parts() {
         s.apply(&complete(vec![(2, "p2"), (3, "p3")])).unwrap_err(),
         Error::EntityTooSmall(2)
     );
-    s.apply(&complete(vec![(1, "p1"), (3, "p3")])).unwrap();
+    let first = s
+        .apply(&complete_at(
+            vec![(1, "p1"), (3, "p3")],
+            vec!["c1", "c3"],
+            3,
+        ))
+        .unwrap();
+    let written = |r: Reply| match r {
+        Reply::Written { etag, mtime } => (etag, mtime),
+        r => panic!("not written: {r:?}"),
+    };
+    assert_eq!(written(first), ("m-2".to_string(), 3));
+    // Regression: a retried completion (its first answer lost) got
+    // NoSuchUpload. The same parts get the first answer, and change
+    // nothing; other parts find the upload gone.
+    let again = s.apply(&complete_at(vec![(1, "\"p1\""), (3, "p3")], vec![], 9));
+    assert_eq!(written(again.unwrap()), ("m-2".to_string(), 3));
+    assert_eq!(
+        s.apply(&complete(vec![(1, "p1")])).unwrap_err(),
+        Error::NoSuchUpload(id.clone())
+    );
+    assert_eq!(
+        s.apply(&part(4, 4, 3)).unwrap_err(),
+        Error::NoSuchUpload(id.clone())
+    );
     let Reply::Object(o) = s
         .query(&Query::GetObject {
             bucket: "bk1".into(),
@@ -289,6 +329,9 @@ fn multipart_concatenates_parts() {
         panic!()
     };
     assert_eq!(o.size, (6 << 20) + 3);
+    assert_eq!(o.meta.checksum, Some(("crc32".into(), "whole-2".into())));
+    assert_eq!(o.meta.checksum_type.as_deref(), Some("COMPOSITE"));
+    assert_eq!(o.meta.part_checksums, ["c1", "c3"]);
     assert_eq!(o.extents[1].offset, 6 << 20);
     assert_eq!(o.extents[1].blob, blob(3));
     // Part 2 was not used: its blob is now unreferenced.

@@ -13,7 +13,7 @@ use percent_encoding::percent_decode_str;
 use subtle::ConstantTimeEq;
 
 use super::sigv4::{PayloadMode, MAX_CLOCK_SKEW, PRESIGN_MAX_EXPIRES};
-use super::AuthContext;
+use super::{AuthContext, HeaderBytes};
 use crate::error::Error;
 
 /// Query parameters that are part of the signed resource, sorted.
@@ -87,7 +87,7 @@ pub fn parse_query(raw_query: &str) -> Result<Option<QueryAuth>, Error> {
 
 /// `CanonicalizedAmzHeaders`: every `x-amz-*` header, lowercased and
 /// sorted, one `name:value` line each.
-fn amz_headers(headers: &HeaderMap) -> String {
+fn amz_headers(headers: &HeaderMap, text: HeaderBytes) -> Vec<u8> {
     let mut names: Vec<&str> = headers
         .keys()
         .map(|k| k.as_str())
@@ -95,14 +95,17 @@ fn amz_headers(headers: &HeaderMap) -> String {
         .collect();
     names.sort();
     names.dedup();
-    let mut out = String::new();
+    let mut out = Vec::new();
     for n in names {
-        let values: Vec<&str> = headers
-            .get_all(n)
-            .iter()
-            .map(|v| v.to_str().unwrap_or("").trim())
-            .collect();
-        out.push_str(&format!("{n}:{}\n", values.join(",")));
+        out.extend_from_slice(n.as_bytes());
+        out.push(b':');
+        for (i, v) in headers.get_all(n).iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&text.of(v.as_bytes().trim_ascii()));
+        }
+        out.push(b'\n');
     }
     out
 }
@@ -143,43 +146,104 @@ fn resource(uri: &Uri, host_bucket: Option<&str>) -> String {
     out
 }
 
+/// The resources a V2 signer may have signed for this request: the path
+/// as sent, and for a bucket-level path-style request also the other
+/// spelling (botocore signs `/b/` and sends `/b`; AWS accepts both).
+fn resources(uri: &Uri, host_bucket: Option<&str>) -> Vec<String> {
+    let primary = resource(uri, host_bucket);
+    let path = uri.path();
+    let bucket_level = host_bucket.is_none()
+        && path.len() > 1
+        && !path[1..].trim_end_matches('/').contains('/')
+        && !path[1..].starts_with('/');
+    if !bucket_level {
+        return vec![primary];
+    }
+    let other_path = match path.strip_suffix('/') {
+        Some(p) => p.to_string(),
+        None => format!("{path}/"),
+    };
+    let rest = &primary[path.len()..];
+    let other = format!("{other_path}{rest}");
+    vec![primary, other]
+}
+
+fn string_to_sign_for(
+    method: &Method,
+    headers: &HeaderMap,
+    date_line: &str,
+    resource: &str,
+    text: HeaderBytes,
+) -> Vec<u8> {
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .map(|v| text.of(v.as_bytes()))
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(&h("content-md5"));
+    out.push(b'\n');
+    out.extend_from_slice(&h("content-type"));
+    out.push(b'\n');
+    out.extend_from_slice(date_line.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(&amz_headers(headers, text));
+    out.extend_from_slice(resource.as_bytes());
+    out
+}
+
+#[cfg(test)]
 fn string_to_sign(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     date_line: &str,
     host_bucket: Option<&str>,
-) -> String {
-    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
-    format!(
-        "{}\n{}\n{}\n{}\n{}{}",
-        method.as_str(),
-        h("content-md5"),
-        h("content-type"),
-        date_line,
-        amz_headers(headers),
-        resource(uri, host_bucket)
-    )
+) -> Vec<u8> {
+    let resource = resource(uri, host_bucket);
+    string_to_sign_for(method, headers, date_line, &resource, HeaderBytes::AsSent)
 }
 
-fn sign(secret: &str, sts: &str) -> String {
+fn sign(secret: &str, sts: &[u8]) -> String {
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(sts.as_bytes());
+    mac.update(sts);
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-fn context(access_key: &str, expected: &str, sent: &str) -> Result<AuthContext, Error> {
-    if !bool::from(expected.as_bytes().ct_eq(sent.as_bytes())) {
-        return Err(Error::SignatureDoesNotMatch);
+/// Checks `sent` against every string to sign the request may have had.
+fn check(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    date_line: &str,
+    host_bucket: Option<&str>,
+    secret: &str,
+    sent: &str,
+) -> Result<(), Error> {
+    for resource in resources(uri, host_bucket) {
+        for &text in HeaderBytes::modes(headers) {
+            let sts = string_to_sign_for(method, headers, date_line, &resource, text);
+            let expected = sign(secret, &sts);
+            if bool::from(expected.as_bytes().ct_eq(sent.as_bytes())) {
+                return Ok(());
+            }
+        }
     }
-    Ok(AuthContext {
+    Err(Error::SignatureDoesNotMatch)
+}
+
+fn context(access_key: &str) -> AuthContext {
+    AuthContext {
         access_key: access_key.to_string(),
         datetime: String::new(),
         scope: String::new(),
         signing_key: Vec::new(),
         seed_signature: String::new(),
         payload: PayloadMode::Unsigned,
-    })
+    }
 }
 
 /// Verifies a V2 header signature; the request must be dated (`Date` or
@@ -213,8 +277,16 @@ pub fn verify_header(
     if skew > MAX_CLOCK_SKEW {
         return Err(Error::RequestTimeTooSkewed);
     }
-    let sts = string_to_sign(method, uri, headers, date_line, host_bucket);
-    context(access_key, &sign(secret, &sts), signature)
+    check(
+        method,
+        uri,
+        headers,
+        date_line,
+        host_bucket,
+        secret,
+        signature,
+    )?;
+    Ok(context(access_key))
 }
 
 /// Verifies a V2 presigned URL: not expired, and valid for at most 7 days
@@ -237,8 +309,17 @@ pub fn verify_query(
             "a presigned URL may be valid for at most 7 days".into(),
         ));
     }
-    let sts = string_to_sign(method, uri, headers, &q.expires.to_string(), host_bucket);
-    context(&q.access_key, &sign(secret, &sts), &q.signature)
+    let expires = q.expires.to_string();
+    check(
+        method,
+        uri,
+        headers,
+        &expires,
+        host_bucket,
+        secret,
+        &q.signature,
+    )?;
+    Ok(context(&q.access_key))
 }
 
 #[cfg(test)]
@@ -277,7 +358,7 @@ mod tests {
         );
         assert_eq!(
             sts,
-            "GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n/awsexamplebucket1/photos/puppy.jpg"
+            b"GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n/awsexamplebucket1/photos/puppy.jpg"
         );
         assert_eq!(sign(SK, &sts), "qgk2+6Sv9/oM7G3qLEjTH1a1l1g=");
     }
@@ -306,11 +387,60 @@ mod tests {
             ("x-amz-meta-a", "1"),
             ("x-amz-meta-a", "3"),
         ]);
-        assert_eq!(amz_headers(&h), "x-amz-meta-a:1,3\nx-amz-meta-b:2\n");
+        assert_eq!(
+            amz_headers(&h, HeaderBytes::AsSent),
+            b"x-amz-meta-a:1,3\nx-amz-meta-b:2\n"
+        );
         let uri: Uri = "/b/k?uploadId=x%2By&partNumber=2&prefix=p&acl"
             .parse()
             .unwrap();
         assert_eq!(resource(&uri, None), "/b/k?acl&partNumber=2&uploadId=x+y");
+    }
+
+    #[test]
+    fn bucket_requests_verify_with_or_without_the_trailing_slash() {
+        // Regression: botocore signs "/b/" for a request it sends as "/b".
+        let date = "Tue, 27 Mar 2007 19:36:42 GMT";
+        let h = headers(&[("date", date)]);
+        let now = httpdate::parse_http_date(date).unwrap();
+        for (signed, sent) in [
+            ("/b/", "/b"),
+            ("/b", "/b/"),
+            ("/b", "/b"),
+            ("/b/?acl", "/b?acl"),
+        ] {
+            let sts = format!("GET\n\n\n{date}\n{signed}");
+            let sig = sign(SK, sts.as_bytes());
+            let uri: Uri = sent.parse().unwrap();
+            verify_header(&Method::GET, &uri, &h, AK, &sig, SK, None, now)
+                .unwrap_or_else(|e| panic!("signed {signed}, sent {sent}: {e}"));
+        }
+        // An object's path has one spelling.
+        let sig = sign(SK, format!("GET\n\n\n{date}\n/b/k/").as_bytes());
+        let uri: Uri = "/b/k".parse().unwrap();
+        assert!(verify_header(&Method::GET, &uri, &h, AK, &sig, SK, None, now).is_err());
+    }
+
+    #[test]
+    fn non_ascii_header_values_verify_either_way() {
+        // botocore sends "é" as the byte E9 and signs it in UTF-8.
+        let date = "Tue, 27 Mar 2007 19:36:42 GMT";
+        let now = httpdate::parse_http_date(date).unwrap();
+        let mut h = headers(&[("date", date)]);
+        h.insert(
+            "x-amz-meta-m",
+            http::HeaderValue::from_bytes(b"Hello World\xe9").unwrap(),
+        );
+        let uri: Uri = "/b/k".parse().unwrap();
+        let utf8 = format!("PUT\n\n\n{date}\nx-amz-meta-m:Hello World\u{e9}\n/b/k");
+        let sig = sign(SK, utf8.as_bytes());
+        verify_header(&Method::PUT, &uri, &h, AK, &sig, SK, None, now).unwrap();
+        let mut raw = format!("PUT\n\n\n{date}\nx-amz-meta-m:Hello World").into_bytes();
+        raw.extend_from_slice(b"\xe9\n/b/k");
+        let sig = sign(SK, &raw);
+        verify_header(&Method::PUT, &uri, &h, AK, &sig, SK, None, now).unwrap();
+        let sig = sign(SK, b"something else");
+        assert!(verify_header(&Method::PUT, &uri, &h, AK, &sig, SK, None, now).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_AL
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::HeaderBytes;
 use crate::error::Error;
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -167,30 +168,45 @@ pub fn canonical_query(raw_query: &str, skip: Option<&str>) -> String {
         .join("&")
 }
 
-fn canonical_header_value(headers: &HeaderMap, uri: &Uri, name: &str) -> Result<String, Error> {
-    let values: Vec<&str> = headers
-        .get_all(name)
-        .iter()
-        .map(|v| v.to_str().unwrap_or(""))
-        .collect();
+fn canonical_header_value(
+    headers: &HeaderMap,
+    uri: &Uri,
+    name: &str,
+    text: HeaderBytes,
+) -> Result<Vec<u8>, Error> {
+    let values: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
     if values.is_empty() {
         // HTTP/2 carries the host in the :authority pseudo-header.
         if name == "host" {
             if let Some(a) = uri.authority() {
-                return Ok(a.as_str().to_string());
+                return Ok(a.as_str().as_bytes().to_vec());
             }
         }
         return Err(Error::AuthorizationMalformed(format!(
             "signed header {name} is missing"
         )));
     }
-    Ok(values
-        .iter()
-        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join(","))
+    let mut out = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Runs of whitespace become one space, ends trimmed.
+        let words = v
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty());
+        for (j, w) in words.enumerate() {
+            if j > 0 {
+                out.push(b' ');
+            }
+            out.extend_from_slice(&text.of(w));
+        }
+    }
+    Ok(out)
 }
 
+/// The canonical request, as bytes: header values beyond ASCII enter it
+/// as `text` says.
 pub fn canonical_request(
     method: &Method,
     uri: &Uri,
@@ -198,31 +214,32 @@ pub fn canonical_request(
     signed_headers: &[String],
     payload_hash: &str,
     skip_query: Option<&str>,
-) -> Result<String, Error> {
-    let mut out = String::new();
-    out.push_str(method.as_str());
-    out.push('\n');
-    out.push_str(&canonical_uri(uri.path()));
-    out.push('\n');
-    out.push_str(&canonical_query(uri.query().unwrap_or(""), skip_query));
-    out.push('\n');
+    text: HeaderBytes,
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(canonical_uri(uri.path()).as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(canonical_query(uri.query().unwrap_or(""), skip_query).as_bytes());
+    out.push(b'\n');
     for name in signed_headers {
-        out.push_str(name);
-        out.push(':');
-        out.push_str(&canonical_header_value(headers, uri, name)?);
-        out.push('\n');
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(&canonical_header_value(headers, uri, name, text)?);
+        out.push(b'\n');
     }
-    out.push('\n');
-    out.push_str(&signed_headers.join(";"));
-    out.push('\n');
-    out.push_str(payload_hash);
+    out.push(b'\n');
+    out.extend_from_slice(signed_headers.join(";").as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(payload_hash.as_bytes());
     Ok(out)
 }
 
-pub fn string_to_sign(datetime: &str, scope: &str, canonical_request: &str) -> String {
+pub fn string_to_sign(datetime: &str, scope: &str, canonical_request: &[u8]) -> String {
     format!(
         "{ALGORITHM}\n{datetime}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
+        hex::encode(Sha256::digest(canonical_request))
     )
 }
 
@@ -262,19 +279,27 @@ fn verify(
         return Err(Error::AuthorizationMalformed("host must be signed".into()));
     }
     let payload = PayloadMode::parse(&s.payload_hash)?;
-    let creq = canonical_request(
-        method,
-        uri,
-        headers,
-        s.signed_headers,
-        &s.payload_hash,
-        s.skip_query,
-    )?;
     let scope = format!("{}/{}/{}/aws4_request", s.date, s.region, s.service);
-    let sts = string_to_sign(&s.datetime, &scope, &creq);
     let key = generate_signing_key(secret, time, s.region, s.service);
-    let expected = calculate_signature(&key, sts.as_bytes());
-    if !bool::from(expected.as_bytes().ct_eq(s.signature.as_bytes())) {
+    let mut verified = false;
+    for &text in HeaderBytes::modes(headers) {
+        let creq = canonical_request(
+            method,
+            uri,
+            headers,
+            s.signed_headers,
+            &s.payload_hash,
+            s.skip_query,
+            text,
+        )?;
+        let sts = string_to_sign(&s.datetime, &scope, &creq);
+        let expected = calculate_signature(&key, sts.as_bytes());
+        if bool::from(expected.as_bytes().ct_eq(s.signature.as_bytes())) {
+            verified = true;
+            break;
+        }
+    }
+    if !verified {
         return Err(Error::SignatureDoesNotMatch);
     }
     Ok(AuthContext {
