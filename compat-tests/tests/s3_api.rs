@@ -560,7 +560,7 @@ async fn multipart_listing_part_copies_and_part_reads() {
         .copy_source_range(format!("bytes=0-{}", body.len()))
         .send()
         .await;
-    assert_eq!(code(r), "InvalidArgument", "a range past the source's end");
+    assert_eq!(code(r), "InvalidRange", "a range past the source's end");
     s3.complete_multipart_upload()
         .bucket("mpu")
         .key("spliced")
