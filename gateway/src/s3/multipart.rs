@@ -77,7 +77,7 @@ fn upload_spec(up: &UploadInfo) -> Result<Option<(Algo, Kind)>, Error> {
 }
 
 /// Sets `x-amz-checksum-{algo}` on a response.
-fn checksum_header(resp: &mut Response, algo: &str, value: &str) {
+pub fn checksum_header(resp: &mut Response, algo: &str, value: &str) {
     if let (Some(a), Ok(v)) = (Algo::from_name(algo), HeaderValue::from_str(value)) {
         if let Ok(name) = http::HeaderName::from_bytes(a.header().as_bytes()) {
             resp.headers_mut().insert(name, v);

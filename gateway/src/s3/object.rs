@@ -280,15 +280,9 @@ pub async fn put(gw: &Gateway, req: &S3Request, body: Body) -> Result<Response, 
         )
         .await?;
     let mut resp = StatusCode::OK.into_response();
-    let h = resp.headers_mut();
-    h.insert(http::header::ETAG, quoted(&etag));
+    resp.headers_mut().insert(http::header::ETAG, quoted(&etag));
     if let Some((algo, value)) = checksum {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            h.insert(
-                http::HeaderName::from_bytes(algo.header().as_bytes()).expect("valid name"),
-                v,
-            );
-        }
+        super::multipart::checksum_header(&mut resp, algo.name(), &value);
     }
     Ok(resp)
 }
