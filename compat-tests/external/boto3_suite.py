@@ -1,10 +1,12 @@
 """boto3 against a running Troika: the calls web applications make.
 
-Usage: boto3_suite.py ENDPOINT ACCESS_KEY SECRET_KEY
+Usage: boto3_suite.py ENDPOINT ACCESS_KEY SECRET_KEY APP_ACCESS_KEY APP_SECRET_KEY
+(ACCESS_KEY may use every bucket; APP_ACCESS_KEY only the buckets it creates.)
 Prints one line per check and a closing 'N passed, M failed' line.
 Every check asserts an outcome (bytes, status codes, error codes, header
 values) as AWS S3 documents it.
 """
+import base64
 import datetime
 import gzip
 import hashlib
@@ -17,6 +19,7 @@ import time
 import traceback
 import urllib.error
 import urllib.request
+import zlib
 from urllib.parse import unquote_plus, urlsplit
 
 import boto3
@@ -27,17 +30,17 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-endpoint, ak, sk = sys.argv[1:4]
+endpoint, ak, sk, app_ak, app_sk = sys.argv[1:6]
 EP = urlsplit(endpoint)
 MiB = 1024 * 1024
 
 
-def client(**config):
+def client(access_key=None, secret_key=None, **config):
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
-        aws_access_key_id=ak,
-        aws_secret_access_key=sk,
+        aws_access_key_id=access_key or ak,
+        aws_secret_access_key=secret_key or sk,
         region_name="us-east-1",
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}, **config),
     )
@@ -49,6 +52,8 @@ s3 = client()
 # application that calls generate_presigned_url as is gets those; SigV4
 # (X-Amz-Signature) is what it gets with signature_version="s3v4".
 s3v4 = client(signature_version="s3v4")
+# A key that is not an administrator's: it sees the buckets it creates.
+app = client(app_ak, app_sk)
 BUCKET = "boto3-suite"
 BUCKET2 = "boto3-suite-2"
 results = []
@@ -636,6 +641,162 @@ def cors_delete():
     status, h, _ = preflight("https://app.example.com", "GET")
     assert status == 403 and h["Access-Control-Allow-Origin"] is None, (status, h.items())
 
+# --- answers that must not lose or hide data --------------------------------
+
+# Keys differing only in whitespace are different objects, in every XML body.
+WS_KEYS = ["ws/a", "ws/a ", "ws/ a", "ws/a\t", "ws/a\n", "ws/a\r\n", " "]
+
+
+def keys_keep_whitespace_in_delete_objects():
+    for k in WS_KEYS:
+        s3.put_object(Bucket=BUCKET, Key=k, Body=k.encode())
+    r = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "ws/a "}]})
+    assert [d["Key"] for d in r["Deleted"]] == ["ws/a "], r
+    assert s3.get_object(Bucket=BUCKET, Key="ws/a")["Body"].read() == b"ws/a"
+    expect_error(lambda: s3.head_object(Bucket=BUCKET, Key="ws/a "), 404, "404")
+    rest = [k for k in WS_KEYS if k not in ("ws/a", "ws/a ")]
+    r = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in rest]})
+    assert sorted(d["Key"] for d in r["Deleted"]) == sorted(rest), r
+    assert keys_under("ws/") == ["ws/a"], keys_under("ws/")
+    expect_error(lambda: s3.head_object(Bucket=BUCKET, Key=" "), 404, "404")
+    s3.delete_object(Bucket=BUCKET, Key="ws/a")
+
+
+def keys_keep_whitespace_in_copy_and_multipart():
+    for k in ["wc/a", "wc/a "]:
+        s3.put_object(Bucket=BUCKET, Key=k, Body=k.encode())
+    s3.copy_object(Bucket=BUCKET, Key="wc/copy\t", CopySource={"Bucket": BUCKET, "Key": "wc/a "})
+    assert s3.get_object(Bucket=BUCKET, Key="wc/copy\t")["Body"].read() == b"wc/a "
+    expect_error(lambda: s3.head_object(Bucket=BUCKET, Key="wc/copy"), 404, "404")
+    for key in ["wc/m ", "wc/m\r\n"]:
+        uid = s3.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+        e = s3.upload_part(Bucket=BUCKET, Key=key, UploadId=uid, PartNumber=1, Body=b"m")["ETag"]
+        s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid,
+                                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
+        assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"m"
+    assert sorted(keys_under("wc/")) == sorted(["wc/a", "wc/a ", "wc/copy\t", "wc/m ", "wc/m\r\n"])
+    expect_error(lambda: s3.head_object(Bucket=BUCKET, Key="wc/m"), 404, "404")
+
+
+def list_buckets_sees_new_bucket_at_once():
+    # The app key's rights are cached by the gateway; creating a bucket must
+    # show in its very next listing.
+    for name in ["boto3-app-1", "boto3-app-2"]:
+        app.create_bucket(Bucket=name)
+        names = [b["Name"] for b in app.list_buckets()["Buckets"]]
+        assert name in names, names
+    page = app.list_buckets(MaxBuckets=1)
+    assert [b["Name"] for b in page["Buckets"]] == ["boto3-app-1"], page
+    rest = app.list_buckets(MaxBuckets=1, ContinuationToken=page["ContinuationToken"])
+    assert [b["Name"] for b in rest["Buckets"]] == ["boto3-app-2"], rest
+    for name in ["boto3-app-1", "boto3-app-2"]:
+        app.delete_bucket(Bucket=name)
+    assert app.list_buckets()["Buckets"] == []
+
+
+def missing_bucket_is_no_such_bucket():
+    # For a key that is not an administrator's too: 404 for what does not
+    # exist, 403 only for a bucket that exists and is someone else's.
+    expect_error(lambda: app.head_bucket(Bucket="boto3-never-made"), 404, "404")
+    expect_error(lambda: app.get_object(Bucket="boto3-never-made", Key="x"), 404, "NoSuchBucket")
+    expect_error(lambda: app.list_objects_v2(Bucket="boto3-never-made"), 404, "NoSuchBucket")
+    app.create_bucket(Bucket="boto3-app-own")
+    try:
+        expect_error(lambda: app.copy_object(Bucket="boto3-app-own", Key="x",
+                                             CopySource={"Bucket": "boto3-never-made", "Key": "x"}),
+                     404, "NoSuchBucket")
+        expect_error(lambda: app.head_bucket(Bucket=BUCKET), 403, "403")
+        expect_error(lambda: app.get_object(Bucket=BUCKET, Key="r"), 403, "AccessDenied")
+        # Someone else's name: taken, not "already yours" (tools take that for success).
+        expect_error(lambda: app.create_bucket(Bucket=BUCKET), 409, "BucketAlreadyExists")
+        expect_error(lambda: app.create_bucket(Bucket="boto3-app-own"), 409, "BucketAlreadyOwnedByYou")
+    finally:
+        app.delete_bucket(Bucket="boto3-app-own")
+
+
+def _b64(digest):
+    return base64.b64encode(digest).decode()
+
+
+def multipart_checksum_verified():
+    key = "mpsum/sha256"
+    parts = [os.urandom(5 * MiB), os.urandom(1000)]
+    uid = s3.create_multipart_upload(Bucket=BUCKET, Key=key, ChecksumAlgorithm="SHA256")["UploadId"]
+    sent = []
+    for n, body in enumerate(parts, 1):
+        r = s3.upload_part(Bucket=BUCKET, Key=key, UploadId=uid, PartNumber=n, Body=body,
+                           ChecksumAlgorithm="SHA256")
+        assert r["ChecksumSHA256"] == _b64(hashlib.sha256(body).digest()), r
+        sent.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumSHA256": r["ChecksumSHA256"]})
+    listed = s3.list_parts(Bucket=BUCKET, Key=key, UploadId=uid)
+    assert [p["ChecksumSHA256"] for p in listed["Parts"]] == [p["ChecksumSHA256"] for p in sent], listed
+    wrong = [dict(sent[0], ChecksumSHA256=_b64(hashlib.sha256(b"not it").digest())), sent[1]]
+    e = client_error(lambda: s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid,
+                                                          MultipartUpload={"Parts": wrong}))
+    assert e.response["Error"]["Code"] in ("BadDigest", "InvalidPart"), e.response
+    assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.response
+    expect_error(lambda: s3.head_object(Bucket=BUCKET, Key=key), 404, "404")
+    done = s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid,
+                                        MultipartUpload={"Parts": sent})
+    composite = _b64(hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).digest()) + "-2"
+    assert done["ChecksumSHA256"] == composite, done
+    head = s3.head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == composite, head
+    assert head.get("ChecksumType") in (None, "COMPOSITE"), head
+    # A retried completion (its first answer lost) gets the same answer.
+    again = s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid,
+                                         MultipartUpload={"Parts": sent})
+    assert (again["ETag"], again["ChecksumSHA256"]) == (done["ETag"], done["ChecksumSHA256"]), again
+    got = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert got == b"".join(parts)
+
+
+def multipart_full_object_crc32():
+    key = "mpsum/crc32"
+    parts = [os.urandom(5 * MiB), os.urandom(777)]
+    uid = s3.create_multipart_upload(Bucket=BUCKET, Key=key, ChecksumAlgorithm="CRC32",
+                                     ChecksumType="FULL_OBJECT")["UploadId"]
+    sent = []
+    for n, body in enumerate(parts, 1):
+        r = s3.upload_part(Bucket=BUCKET, Key=key, UploadId=uid, PartNumber=n, Body=body,
+                           ChecksumAlgorithm="CRC32")
+        sent.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]})
+    whole = _b64(zlib.crc32(b"".join(parts)).to_bytes(4, "big"))
+    bad = _b64((zlib.crc32(b"".join(parts)) ^ 1).to_bytes(4, "big"))
+    expect_error(lambda: s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid, ChecksumCRC32=bad,
+                                                      MultipartUpload={"Parts": sent}), 400, "BadDigest")
+    expect_error(lambda: s3.head_object(Bucket=BUCKET, Key=key), 404, "404")
+    done = s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid, ChecksumCRC32=whole,
+                                        MultipartUpload={"Parts": sent})
+    assert done["ChecksumCRC32"] == whole, done
+    head = s3.head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC32"], head["ChecksumType"]) == (whole, "FULL_OBJECT"), head
+
+
+def protections_not_given_are_refused():
+    key = "refused/x"
+    sse_c = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32}
+    for kw in [sse_c, {"ServerSideEncryption": "AES256"},
+               {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "some-key"},
+               {"ACL": "public-read"}, {"GrantRead": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'},
+               {"ObjectLockMode": "GOVERNANCE",
+                "ObjectLockRetainUntilDate": datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)}]:
+        e = client_error(lambda: s3.put_object(Bucket=BUCKET, Key=key, Body=b"secret", **kw))
+        got = (e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Code"])
+        assert got == (501, "NotImplemented"), (kw, got, e.response)
+        expect_error(lambda: s3.head_object(Bucket=BUCKET, Key=key), 404, "404")
+    expect_error(lambda: s3.create_multipart_upload(Bucket=BUCKET, Key=key, **sse_c), 501, "NotImplemented")
+    expect_error(lambda: s3.create_multipart_upload(Bucket=BUCKET, Key=key, ACL="public-read"),
+                 501, "NotImplemented")
+    expect_error(lambda: s3.create_bucket(Bucket="boto3-public", ACL="public-read"), 501, "NotImplemented")
+    expect_error(lambda: s3.head_bucket(Bucket="boto3-public"), 404, "404")
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"x", ACL="private")
+    expect_error(lambda: s3.put_object_acl(Bucket=BUCKET, Key=key, ACL="public-read"), 501, "NotImplemented")
+    expect_error(lambda: s3.copy_object(Bucket=BUCKET, Key=key + "2", CopySource={"Bucket": BUCKET, "Key": key},
+                                        ServerSideEncryption="AES256"), 501, "NotImplemented")
+    expect_error(lambda: s3.head_object(Bucket=BUCKET, Key=key + "2"), 404, "404")
+    s3.delete_object(Bucket=BUCKET, Key=key)
+
 
 # --- errors ---------------------------------------------------------------------
 
@@ -701,6 +862,9 @@ for f in [create_bucket, put_get_small, put_empty, metadata_round_trip, response
           list_with_delimiter, list_start_after, list_max_keys_paging, list_encoding_type_url,
           multipart_list_parts_and_uploads, get_part_number, upload_part_copy_range, multipart_errors,
           cors_configuration, cors_preflight_and_response, cors_delete,
+          keys_keep_whitespace_in_delete_objects, keys_keep_whitespace_in_copy_and_multipart,
+          list_buckets_sees_new_bucket_at_once, missing_bucket_is_no_such_bucket,
+          multipart_checksum_verified, multipart_full_object_crc32, protections_not_given_are_refused,
           ranges, errors, access_denied_anonymous, delete_and_cleanup]:
     check(f)
 

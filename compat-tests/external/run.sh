@@ -29,11 +29,16 @@ curl -sf "$endpoint/ready" >/dev/null || { cat "$work/server.log"; echo "server 
 AWS_ACCESS_KEY_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_key"])' "$work/data/cluster.json")
 AWS_SECRET_ACCESS_KEY=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret_key"])' "$work/data/cluster.json")
 export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+# A second key, not an administrator's: it may use only the buckets it creates.
+meta=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["meta_endpoint"])' "$work/data/cluster.json")
+app_key=$("$bin" admin --meta "${meta#http://}" --secret-file "$work/data/cluster.secret" key create --name app)
+APP_ACCESS_KEY=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["access_key"])' "$app_key")
+APP_SECRET_KEY=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secret_key"])' "$app_key")
 export AWS_DEFAULT_REGION=us-east-1
 # No ~/.aws of whoever runs this; few retries, so a failure shows at once.
 export AWS_CONFIG_FILE=$work/aws-config AWS_SHARED_CREDENTIALS_FILE=$work/aws-credentials
 export AWS_RETRY_MODE=standard AWS_MAX_ATTEMPTS=2 AWS_PAGER=""
-export here work port endpoint nfs_port
+export here work port endpoint nfs_port APP_ACCESS_KEY APP_SECRET_KEY
 : "${STEP_TIMEOUT:=120}" "${SUITE_TIMEOUT:=900}" "${CLIENTS:=aws rclone s3cmd boto3 libnfs}"
 
 passed=0; failed=0
@@ -68,7 +73,8 @@ run_boto3_steps() {
     failed=$((failed+1)); echo "FAIL boto3 suite (not run: server exited or time is up)"; return
   fi
   timeout -k 5 "$budget" python3 -u "$here/boto3_suite.py" \
-    "$endpoint" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$log" 2>&1 || rc=$?
+    "$endpoint" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "$APP_ACCESS_KEY" "$APP_SECRET_KEY" \
+    >"$log" 2>&1 || rc=$?
   ok=$(grep -c '^ok   ' "$log" || true)
   bad=$(grep -c '^FAIL ' "$log" || true)
   sed -e '/^boto3: [0-9]* passed, [0-9]* failed$/d' -e 's/^\(ok  \|FAIL\) /\1 boto3 /;t' -e 's/^/    /' "$log"
