@@ -343,3 +343,108 @@ async fn a_minority_refuses_to_serve() {
         .await
         .unwrap();
 }
+
+/// Sends `sig` (`STOP`, `CONT`) to a process.
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .expect("running kill")
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_leader_catches_a_follower_up_through_200_mb_of_log() {
+    use metastore::api::{BlobId, BlobWrite, Command};
+    let mut c = Cluster::start_with(3, 3, 1, 10_000);
+    let leader = c.wait_leader();
+    let behind = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    let secret = troika_rpc::ClusterSecret::from_hex(&c.secret_hex).unwrap();
+    let meta = metastore::MetaClient::new(
+        troika_rpc::RpcClient::new(secret),
+        c.metas.iter().map(|m| m.addr.clone()).collect(),
+    );
+    // One follower hangs while the other two commit ~200 MB of log: large
+    // commands (copies of blobs nobody knows, which apply as no change),
+    // each about 1 MB as it is stored.
+    signal(c.metas[behind].pid().unwrap(), "STOP");
+    let started = Instant::now();
+    let commands = 200;
+    let mut done = 0usize;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..commands {
+        let meta = meta.clone();
+        tasks.spawn(async move {
+            let blobs = (0..9_000u32)
+                .map(|j| BlobWrite {
+                    id: BlobId::of(format!("{i}/{j}").as_bytes()),
+                    size: 1 << 20,
+                    nodes: vec![1, 2, 3],
+                })
+                .collect();
+            let cmd = Command::RecordCopies {
+                blobs,
+                moves: Vec::new(),
+                cutoff: 0,
+            };
+            meta.command(&cmd).await.map(drop)
+        });
+        if tasks.len() >= 4 {
+            tasks.join_next().await.unwrap().unwrap().unwrap();
+            done += 1;
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap().unwrap();
+        done += 1;
+    }
+    assert_eq!(done, commands);
+    let log_bytes = std::fs::metadata(c.dir.path().join(format!("meta{other}/meta.redb")))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert!(log_bytes > 200 << 20, "only {log_bytes} bytes of database");
+    // The leader dies, the hung follower wakes: the survivor, which has the
+    // whole log, can lead only with its vote, and commits nothing until it
+    // has sent it everything.
+    eprintln!("200 MB of log written in {:?}", started.elapsed());
+    c.metas[leader].kill();
+    signal(c.metas[behind].pid().unwrap(), "CONT");
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(180);
+    loop {
+        match meta
+            .command(&Command::CreateBucket {
+                name: "after".into(),
+                owner: None,
+                now: 1,
+            })
+            .await
+        {
+            // A first try that applied but whose reply was lost makes the
+            // retry (a new request) find the bucket.
+            Ok(_) | Err(metastore::Error::BucketExists(_)) => break,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "no write accepted 180 s after the leader died: {e}\n{}",
+                c.metas[other].log()
+            ),
+        }
+    }
+    eprintln!(
+        "first write accepted {:?} after the leader died",
+        started.elapsed()
+    );
+    let status = c.admin(&["status"]);
+    let applied = |i: usize| {
+        status
+            .lines()
+            .find(|l| l.contains(&c.metas[i].addr))
+            .and_then(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+    };
+    assert!(
+        applied(behind).is_some() && applied(behind) >= applied(other).map(|a| a - 1),
+        "the follower is not caught up:\n{status}"
+    );
+}

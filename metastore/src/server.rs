@@ -43,7 +43,7 @@ use crate::error::Error;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{Network, APPEND_PATH, SNAPSHOT_PATH, VOTE_PATH};
 use crate::raft::state_machine::{open_db, StateMachine};
-use crate::raft::{Raft, TypeConfig};
+use crate::raft::Raft;
 use crate::state::repair::{NodeView, View};
 use crate::store::Store;
 
@@ -130,14 +130,26 @@ fn reply(r: Result<Reply, Error>) -> Response {
     }
 }
 
-/// A command waiting for its group's commit, and where its outcome goes.
+/// A command waiting for its group's commit, its size as JSON, and where
+/// its outcome goes.
 type Proposal = (
     Request,
+    usize,
     tokio::sync::oneshot::Sender<Result<crate::api::Response, Error>>,
 );
 
 /// Most commands proposed as one log entry.
 const GROUP_MAX: usize = 512;
+/// Most bytes (as JSON) of commands proposed as one log entry, so that an
+/// entry, and the AppendEntries carrying it, stays small enough to reach a
+/// follower within openraft's fixed per-RPC timeout (the heartbeat
+/// interval). A single command over it still makes an entry of its own.
+const GROUP_MAX_BYTES: usize = 256 << 10;
+/// The largest command accepted. Every request the gateways and storage
+/// nodes make is far below it (user metadata is bounded at 2 KB, a
+/// 10,000-part completion is about 1 MB); what is over it is refused
+/// rather than allowed to make a log entry that cannot replicate in time.
+pub const MAX_REQUEST_BYTES: usize = 4 << 20;
 /// Groups proposed at once: one being replicated while the next fills.
 const GROUPS_IN_FLIGHT: usize = 2;
 
@@ -155,7 +167,14 @@ fn raft_config(snapshot_every: u64) -> Result<openraft::Config, Error> {
         heartbeat_interval: 150,
         election_timeout_min: 600,
         election_timeout_max: 1200,
-        install_snapshot_timeout: 10_000,
+        // Each snapshot chunk gets this long, and the last one includes the
+        // follower's install of the whole state, which takes time in
+        // proportion to it (tens of seconds per million objects). A chunk
+        // that timed out is not retried: the whole snapshot is sent again,
+        // so a timeout shorter than the install never lets a follower back.
+        // A peer that is gone, hung or cut off is found sooner by the HTTP/2
+        // keepalive (about 20 s), which fails the request.
+        install_snapshot_timeout: 30 * 60 * 1000,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
         // Keep a little log behind each snapshot for followers just behind.
         max_in_snapshot_log_to_keep: snapshot_every.min(500),
@@ -250,21 +269,41 @@ pub async fn run(
 /// entry (one append, one fsync on each node) and hands each its outcome.
 async fn group_commit(raft: Raft, mut queue: tokio::sync::mpsc::Receiver<Proposal>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(GROUPS_IN_FLIGHT));
-    while let Some(first) = queue.recv().await {
+    let mut held: Option<Proposal> = None;
+    loop {
+        let first = match held.take() {
+            Some(p) => p,
+            None => match queue.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        // Everything that queued while the previous group was in flight.
+        // Everything that queued while the previous group was in flight,
+        // up to the group's bounds; what does not fit starts the next one.
+        let mut bytes = first.1;
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
-            match queue.try_recv() {
-                Ok(p) => group.push(p),
-                Err(_) => break,
+            let p = match held.take() {
+                Some(p) => p,
+                None => match queue.try_recv() {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            if bytes + p.1 > GROUP_MAX_BYTES {
+                held = Some(p);
+                break;
             }
+            bytes += p.1;
+            group.push(p);
         }
         let raft = raft.clone();
         tokio::spawn(async move {
-            let (reqs, waiters): (Vec<Request>, Vec<_>) = group.into_iter().unzip();
+            let (reqs, waiters): (Vec<Request>, Vec<_>) =
+                group.into_iter().map(|(r, _, w)| (r, w)).unzip();
             let n = reqs.len();
             let outcome = tokio::time::timeout(WRITE_TIMEOUT, raft.client_write(reqs)).await;
             drop(slot);
@@ -332,8 +371,9 @@ impl Proposer {
             now,
             cmd,
         };
+        let size = json_size(&req);
         let (tx, rx) = tokio::sync::oneshot::channel();
-        s.proposals.send((req, tx)).await.ok()?;
+        s.proposals.send((req, size, tx)).await.ok()?;
         Some(match rx.await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => Err(e),
@@ -470,6 +510,23 @@ async fn ready(State(s): State<Arc<Shared>>) -> Response {
     })
 }
 
+/// The length of `value` as JSON, without building it.
+fn json_size(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, value);
+    c.0
+}
+
 fn error_response(e: Error) -> Response {
     (e.status(), Json(e)).into_response()
 }
@@ -498,8 +555,14 @@ async fn command(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
         Ok(r) => r,
         Err(e) => return error_response(e),
     };
+    if body.len() > MAX_REQUEST_BYTES {
+        return error_response(Error::Invalid(format!(
+            "a command of {} bytes is over the {MAX_REQUEST_BYTES} a log entry may hold",
+            body.len()
+        )));
+    }
     let (tx, rx) = tokio::sync::oneshot::channel();
-    if s.proposals.send((req, tx)).await.is_err() {
+    if s.proposals.send((req, body.len(), tx)).await.is_err() {
         return error_response(Error::Unavailable("meta node shutting down".into()));
     }
     match rx.await {
@@ -752,9 +815,14 @@ async fn raft_vote(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
 }
 
 async fn raft_snapshot(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    match parse::<openraft::raft::InstallSnapshotRequest<TypeConfig>>(&headers, &body) {
+    if !verify_body(&headers, &body) {
+        return error_response(Error::Invalid(
+            "body does not match its signed digest".into(),
+        ));
+    }
+    match crate::raft::network::decode_chunk(&body) {
         Ok(req) => Json(s.raft.install_snapshot(req).await).into_response(),
-        Err(e) => error_response(e),
+        Err(e) => error_response(Error::Invalid(e)),
     }
 }
 

@@ -73,29 +73,70 @@ impl LogStore {
     }
 }
 
-impl RaftLogReader<TypeConfig> for LogStore {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
-        &mut self,
-        range: RB,
+/// Most bytes of log (as stored) one AppendEntries carries; at least one
+/// entry goes whatever its size. openraft gives every AppendEntries the
+/// heartbeat interval to complete, so a catch-up batch must be small enough
+/// to cross, be parsed and fsynced on the follower in that time; bounded
+/// only in entries, a batch of large entries never completes and the
+/// follower never catches up.
+pub const REPLICATION_BATCH_BYTES: usize = 1 << 20;
+
+impl LogStore {
+    /// The entries of `range` in order, stopping before the one that would
+    /// take their stored size past `budget` (never before the first).
+    async fn read_entries(
+        &self,
+        start: std::ops::Bound<u64>,
+        end: std::ops::Bound<u64>,
+        budget: usize,
     ) -> Result<Vec<Entry>, StorageError> {
         let db = self.db.clone();
-        let start = range.start_bound().cloned();
-        let end = range.end_bound().cloned();
         blocking(move || {
             let txn = db.begin_read().map_err(|e| err(ErrorVerb::Read, e))?;
             let t = txn
                 .open_table(RAFT_LOG)
                 .map_err(|e| err(ErrorVerb::Read, e))?;
             let mut out = Vec::new();
+            let mut bytes = 0usize;
             for item in t
                 .range::<u64>((start, end))
                 .map_err(|e| err(ErrorVerb::Read, e))?
             {
                 let (_, v) = item.map_err(|e| err(ErrorVerb::Read, e))?;
+                bytes += v.value().len();
+                if bytes > budget && !out.is_empty() {
+                    break;
+                }
                 out.push(serde_json::from_slice(v.value()).map_err(|e| err(ErrorVerb::Read, e))?);
             }
             Ok(out)
         })
+        .await
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let start = range.start_bound().cloned();
+        let end = range.end_bound().cloned();
+        self.read_entries(start, end, usize::MAX).await
+    }
+
+    /// What replication sends: bounded in bytes as well as in entries.
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, StorageError> {
+        use std::ops::Bound;
+        self.read_entries(
+            Bound::Included(start),
+            Bound::Excluded(end),
+            REPLICATION_BATCH_BYTES,
+        )
         .await
     }
 }

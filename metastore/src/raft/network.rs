@@ -1,6 +1,8 @@
 //! Raft RPCs between meta nodes: JSON over the cluster's signed HTTP/2,
 //! `POST /v1/raft/{append,vote,snapshot}` answering the receiver's
-//! `Result` as it is.
+//! `Result` as it is. A snapshot chunk travels as its JSON header followed
+//! by its bytes as they are (see [`encode_chunk`]), not as a JSON array of
+//! numbers, which is several times larger and slower to parse.
 
 use bytes::Bytes;
 use openraft::error::{
@@ -14,7 +16,7 @@ use openraft::raft::{
 use openraft::BasicNode;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use troika_rpc::RpcClient;
 
 use super::{NodeId, TypeConfig};
@@ -52,6 +54,51 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     }
 }
 
+/// The part of a snapshot chunk sent as JSON.
+#[derive(Serialize, Deserialize)]
+struct ChunkHeader {
+    vote: openraft::Vote<NodeId>,
+    meta: openraft::SnapshotMeta<NodeId, BasicNode>,
+    offset: u64,
+    done: bool,
+}
+
+/// A snapshot chunk on the wire: the header's length (4 bytes, big
+/// endian), the header as JSON, then the chunk's bytes.
+pub fn encode_chunk(req: InstallSnapshotRequest<TypeConfig>) -> Result<Vec<u8>, serde_json::Error> {
+    let header = serde_json::to_vec(&ChunkHeader {
+        vote: req.vote,
+        meta: req.meta,
+        offset: req.offset,
+        done: req.done,
+    })?;
+    let mut out = Vec::with_capacity(4 + header.len() + req.data.len());
+    out.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&req.data);
+    Ok(out)
+}
+
+/// The inverse of [`encode_chunk`].
+pub fn decode_chunk(body: &[u8]) -> Result<InstallSnapshotRequest<TypeConfig>, String> {
+    let len = body
+        .get(..4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .ok_or("snapshot chunk shorter than its header length")?;
+    let header = body
+        .get(4..4 + len)
+        .ok_or("snapshot chunk shorter than its header")?;
+    let h: ChunkHeader =
+        serde_json::from_slice(header).map_err(|e| format!("snapshot chunk header: {e}"))?;
+    Ok(InstallSnapshotRequest {
+        vote: h.vote,
+        meta: h.meta,
+        offset: h.offset,
+        data: body[4 + len..].to_vec(),
+        done: h.done,
+    })
+}
+
 impl Connection {
     async fn call<Req, Resp, E>(
         &self,
@@ -65,10 +112,24 @@ impl Connection {
         E: std::error::Error + DeserializeOwned,
     {
         let body = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        self.send(path, body, "application/json", option).await
+    }
+
+    async fn send<Resp, E>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &'static str,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
+    where
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
         let resp = self
             .rpc
             .request(Method::POST, &self.addr, path, Bytes::from(body))
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .timeout(option.hard_ttl())
             .send()
             .await
@@ -111,7 +172,9 @@ impl RaftNetwork<TypeConfig> for Connection {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        self.call(SNAPSHOT_PATH, &rpc, &option).await
+        let body = encode_chunk(rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        self.send(SNAPSHOT_PATH, body, "application/octet-stream", &option)
+            .await
     }
 
     async fn vote(
