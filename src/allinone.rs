@@ -162,6 +162,7 @@ pub async fn run(mut args: ServerArgs) -> anyhow::Result<()> {
             peers: [(1, meta_addr.clone())].into(),
             init: true,
             snapshot_every: 10_000,
+            cache_bytes: metastore::db::DEFAULT_CACHE_BYTES,
             upload_expiry: Duration::from_secs(args.upload_expiry_secs),
             gc_grace: Duration::from_secs(args.gc_grace_secs),
             node_down: metastore::server::NODE_DOWN_AFTER,

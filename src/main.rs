@@ -58,6 +58,10 @@ enum Role {
         /// Snapshot the state machine and compact the log every N entries.
         #[arg(long, default_value_t = 10_000)]
         snapshot_every: u64,
+        /// Memory for the database's page cache, in MiB. Reads of pages
+        /// beyond it go to the file (the OS page cache).
+        #[arg(long, default_value_t = 256)]
+        cache_mib: usize,
         /// Abort multipart uploads not completed within this many seconds.
         #[arg(long, default_value_t = 7 * 24 * 3600)]
         upload_expiry_secs: u64,
@@ -176,6 +180,7 @@ async fn run(role: Role) -> anyhow::Result<()> {
             peers,
             init,
             snapshot_every,
+            cache_mib,
             upload_expiry_secs,
             gc_grace_secs,
             node_down_secs,
@@ -199,6 +204,7 @@ async fn run(role: Role) -> anyhow::Result<()> {
                     peers,
                     init,
                     snapshot_every,
+                    cache_bytes: cache_mib << 20,
                     upload_expiry: std::time::Duration::from_secs(upload_expiry_secs),
                     gc_grace: std::time::Duration::from_secs(gc_grace_secs),
                     node_down: std::time::Duration::from_secs(node_down_secs.max(1)),

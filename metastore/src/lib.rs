@@ -9,11 +9,13 @@
 //!
 //! - [`api`]: commands, queries and replies: the wire types.
 //! - [`state`]: the tables and the pure apply/query functions.
-//! - [`store`]: the redb database and its durability.
+//! - [`store`]: the redb database and its durability; [`db`]: opening it,
+//!   and its durable (quick-repair) transactions.
 //! - [`server`] / [`client`]: the HTTP/2 service and its client.
 
 pub mod api;
 pub mod client;
+pub mod db;
 pub mod error;
 mod metrics;
 pub mod raft;

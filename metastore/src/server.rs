@@ -82,6 +82,8 @@ pub struct MetaConfig {
     pub init: bool,
     /// Build a snapshot (and compact the log) after this many entries.
     pub snapshot_every: u64,
+    /// The database's page cache, in bytes.
+    pub cache_bytes: usize,
     /// Multipart uploads older than this are aborted (their parts freed).
     pub upload_expiry: Duration,
     /// How long a blob stays unreferenced before its copies are deleted.
@@ -196,7 +198,8 @@ pub async fn run(
     let internal = |e: &dyn std::fmt::Display| Error::Internal(e.to_string());
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| Error::Internal(format!("{}: {e}", config.data_dir.display())))?;
-    let db = open_db(&config.data_dir.join(DB_FILE)).map_err(|e| internal(&e))?;
+    let db =
+        open_db(&config.data_dir.join(DB_FILE), config.cache_bytes).map_err(|e| internal(&e))?;
     let log = LogStore::new(db.clone()).map_err(|e| internal(&e))?;
     let sm = StateMachine::new(db.clone(), config.data_dir.join("snapshots"))
         .map_err(|e| internal(&e))?;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, Durability};
+use redb::Database;
 
 use crate::api::{BlobId, Command, NodeId, Query, Reply};
 use crate::error::Error;
@@ -21,11 +21,11 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let db = Database::create(path)?;
-        let txn = db.begin_write()?;
+        let db = crate::db::open(path, crate::db::DEFAULT_CACHE_BYTES)?;
+        let txn = crate::db::begin_durable(&db)?;
         state::create_all(&txn)?;
         txn.commit()?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self { db })
     }
 
     /// A store over a database shared with the Raft state machine (reads
@@ -37,8 +37,7 @@ impl Store {
     /// Applies one command in one durable transaction. Blocking: call from
     /// a blocking thread.
     pub fn apply(&self, cmd: &Command) -> Result<Reply, Error> {
-        let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::Immediate);
+        let txn = crate::db::begin_durable(&self.db)?;
         match state::apply(&txn, cmd) {
             Ok(reply) => {
                 txn.commit()?;

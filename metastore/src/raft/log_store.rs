@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogId, LogState, RaftLogReader, Vote};
-use redb::{Database, Durability, ReadableTable, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition};
 
 use super::{blocking, io_error, NodeId, StorageError, TypeConfig};
 
@@ -33,7 +33,7 @@ fn err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
 
 impl LogStore {
     pub fn new(db: Arc<Database>) -> Result<Self, StorageError> {
-        let txn = db.begin_write().map_err(|e| err(ErrorVerb::Write, e))?;
+        let txn = crate::db::begin_durable(&db).map_err(|e| err(ErrorVerb::Write, e))?;
         txn.open_table(RAFT_LOG)
             .map_err(|e| err(ErrorVerb::Write, e))?;
         txn.open_table(RAFT_META)
@@ -56,8 +56,7 @@ impl LogStore {
     ) -> Result<(), StorageError> {
         let db = self.db.clone();
         blocking(move || {
-            let mut txn = db.begin_write().map_err(|e| err(ErrorVerb::Write, e))?;
-            txn.set_durability(Durability::Immediate);
+            let txn = crate::db::begin_durable(&db).map_err(|e| err(ErrorVerb::Write, e))?;
             f(&txn)?;
             txn.commit().map_err(|e| err(ErrorVerb::Write, e))
         })

@@ -108,7 +108,7 @@ mod tests {
     impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Builder {
         async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
             let dir = tempfile::tempdir().expect("temp dir");
-            let db = open_db(&dir.path().join("meta.redb"))?;
+            let db = open_db(&dir.path().join("meta.redb"), 16 << 20)?;
             let log = LogStore::new(db.clone())?;
             let sm = StateMachine::new(db, dir.path().join("snapshots"))?;
             Ok((dir, log, sm))

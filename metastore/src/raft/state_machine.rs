@@ -96,7 +96,7 @@ impl StateMachine {
                 let _ = std::fs::remove_file(path);
             }
         }
-        let txn = db.begin_write().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        let txn = crate::db::begin_durable(&db).map_err(|e| sm_err(ErrorVerb::Write, e))?;
         state::create_all(&txn).map_err(|e| sm_err(ErrorVerb::Write, e))?;
         txn.open_table(SM_META)
             .map_err(|e| sm_err(ErrorVerb::Write, e))?;
@@ -387,8 +387,7 @@ impl StateMachine {
             let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
             serde_json::to_writer(&mut out, meta)?;
             out.write_all(b"\n")?;
-            let mut txn = db.begin_write()?;
-            txn.set_durability(Durability::Immediate);
+            let txn = crate::db::begin_durable(db)?;
             txn.delete_table(INODES)?;
             txn.delete_table(DIRENTS)?;
             txn.delete_table(DIRCOOKIES)?;
@@ -600,9 +599,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 }
 
-/// Opens the one redb database of a meta node.
-pub fn open_db(path: &Path) -> Result<Arc<Database>, StorageError> {
-    Database::create(path)
-        .map(Arc::new)
-        .map_err(|e| sm_err(ErrorVerb::Read, e))
+/// Opens the one redb database of a meta node, with a page cache of
+/// `cache_bytes`.
+pub fn open_db(path: &Path, cache_bytes: usize) -> Result<Arc<Database>, StorageError> {
+    crate::db::open(path, cache_bytes).map_err(|e| sm_err(ErrorVerb::Read, e))
 }
