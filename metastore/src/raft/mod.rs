@@ -14,6 +14,7 @@
 
 pub mod log_store;
 pub mod network;
+pub mod snapshot;
 pub mod state_machine;
 
 use crate::api::{Request, Response};
@@ -99,6 +100,7 @@ mod tests {
     use openraft::{EntryPayload, LogId, RaftSnapshotBuilder};
 
     use super::log_store::LogStore;
+    use super::snapshot;
     use super::state_machine::{open_db, StateMachine};
     use super::*;
     use crate::api::{Command, Reply};
@@ -226,5 +228,145 @@ mod tests {
             .unwrap();
         assert!(matches!(r[0][0], Ok(Reply::Done)));
         assert!(b.get_current_snapshot().await.unwrap().is_some());
+    }
+
+    /// Commands that touch every kind of table: buckets, objects with
+    /// blobs, a multipart upload with a part, a key, a deletion.
+    fn populate() -> Vec<openraft::Entry<TypeConfig>> {
+        use crate::api::{BlobId, BlobWrite, Extent, ObjectMeta};
+        let blob = |n: u8| BlobId([n; 32]);
+        let extent = |n: u8| Extent {
+            offset: 0,
+            len: 10,
+            blob: blob(n),
+            blob_offset: 0,
+        };
+        let write = |n: u8| BlobWrite {
+            id: blob(n),
+            size: 10,
+            nodes: vec![1, 2, 3],
+        };
+        let put = |key: &str, n: u8| Command::PutObject {
+            bucket: "bk1".into(),
+            key: key.into(),
+            size: 10,
+            etag: "e".into(),
+            meta: ObjectMeta::default(),
+            extents: vec![extent(n)],
+            blobs: vec![write(n)],
+            cond: Default::default(),
+            now: 7,
+        };
+        let cmds = vec![
+            bucket("bk1"),
+            put("a/b", 1),
+            put("a/c", 2),
+            put("a/b", 3),
+            Command::CreateUpload {
+                upload_id: "u1".into(),
+                bucket: "bk1".into(),
+                key: "big".into(),
+                meta: ObjectMeta::default(),
+                checksum: None,
+                now: 8,
+            },
+            Command::PutPart {
+                upload_id: "u1".into(),
+                part_number: 1,
+                size: 10,
+                etag: "p1".into(),
+                extents: vec![extent(4)],
+                blobs: vec![write(4)],
+                checksum: None,
+                now: 9,
+            },
+            Command::CollectGarbage {
+                cutoff: u64::MAX,
+                limit: 100,
+            },
+        ];
+        cmds.into_iter()
+            .enumerate()
+            .map(|(i, c)| entry(i as u64 + 1, 1, i as u64 + 1, c))
+            .collect()
+    }
+
+    async fn snapshot_bytes(sm: &mut StateMachine) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut snap = sm.get_current_snapshot().await.unwrap().unwrap();
+        let mut bytes = Vec::new();
+        snap.snapshot.read_to_end(&mut bytes).await.unwrap();
+        bytes
+    }
+
+    /// Every table of a populated database is carried by snapshots or
+    /// listed as left out; and what a follower installs is the same state,
+    /// table for table, row for row.
+    #[tokio::test]
+    async fn snapshots_carry_every_table() {
+        use redb::TableHandle;
+        let (_d1, _l1, mut a) = Builder.build().await.unwrap();
+        let (_d2, _l2, mut b) = Builder.build().await.unwrap();
+        let replies = a.apply(populate()).await.unwrap();
+        for r in replies.iter().flatten() {
+            assert!(r.is_ok(), "{r:?}");
+        }
+        let txn = a.db().begin_read().unwrap();
+        for t in txn.list_tables().unwrap() {
+            let name = t.name();
+            assert!(
+                snapshot::CARRIED.iter().any(|c| c.name() == name)
+                    || snapshot::NOT_CARRIED.iter().any(|(n, _)| *n == name),
+                "table {name:?} is neither carried by snapshots nor listed as left out"
+            );
+        }
+        let snap = a.build_snapshot().await.unwrap();
+        let mut src = snap.snapshot;
+        let mut dst = b.begin_receiving_snapshot().await.unwrap();
+        tokio::io::copy(&mut src, &mut *dst).await.unwrap();
+        b.install_snapshot(&snap.meta, dst).await.unwrap();
+        // Rebuilt on the follower, the snapshot holds the same rows.
+        let from_a = snapshot_bytes(&mut a).await;
+        let rebuilt = b.build_snapshot().await.unwrap();
+        let from_b = snapshot_bytes(&mut b).await;
+        let body = |bytes: &[u8]| {
+            let meta_len = u32::from_be_bytes(bytes[20..24].try_into().unwrap()) as usize;
+            bytes[24 + meta_len..bytes.len() - 4].to_vec()
+        };
+        assert!(body(&from_a).len() > 1000);
+        assert_eq!(body(&from_a), body(&from_b));
+        assert_eq!(rebuilt.meta.last_log_id, snap.meta.last_log_id);
+    }
+
+    /// A snapshot that is damaged, or of another schema version, is
+    /// refused and changes nothing.
+    #[tokio::test]
+    async fn bad_snapshots_are_refused() {
+        let (_d1, _l1, mut a) = Builder.build().await.unwrap();
+        a.apply(populate()).await.unwrap();
+        let snap = a.build_snapshot().await.unwrap();
+        let good = snapshot_bytes(&mut a).await;
+        let mut flipped = good.clone();
+        let n = flipped.len() / 2;
+        flipped[n] ^= 0x10;
+        let mut version = good.clone();
+        version[19] = 99;
+        for (bytes, why) in [(flipped, "checksum"), (version, "schema version 99")] {
+            let (_d2, _l2, mut b) = Builder.build().await.unwrap();
+            b.apply(vec![entry(1, 9, 1, bucket("keep"))]).await.unwrap();
+            let mut dst = b.begin_receiving_snapshot().await.unwrap();
+            tokio::io::AsyncWriteExt::write_all(&mut *dst, &bytes)
+                .await
+                .unwrap();
+            let e = b.install_snapshot(&snap.meta, dst).await.unwrap_err();
+            assert!(e.to_string().contains(why), "{e}");
+            let (applied, _) = b.applied_state().await.unwrap();
+            assert_eq!(applied.map(|l| l.index), Some(1));
+            let store = crate::store::Store::from_db(b.db().clone());
+            match store.query(&crate::api::Query::ListBuckets).unwrap() {
+                Reply::Buckets(list) => assert_eq!(list.len(), 1),
+                r => panic!("{r:?}"),
+            }
+        }
     }
 }

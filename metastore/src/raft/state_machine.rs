@@ -7,11 +7,10 @@
 //! same transaction as the changes it covers. Snapshots and installs are
 //! committed durably before the log below them may be purged.
 //!
-//! Snapshot file: one JSON line with the [`SnapshotMeta`], then one JSON
-//! [`Row`] per table entry. Built and installed by streaming, never held
-//! whole in memory.
+//! Snapshot file: see [`super::snapshot`]. Built and installed by
+//! streaming, never held whole in memory.
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,11 +20,11 @@ use openraft::{
     StoredMembership,
 };
 use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::{blocking, io_error, NodeId, StorageError, TypeConfig};
+use super::{blocking, io_error, snapshot, NodeId, StorageError, TypeConfig};
 use crate::api::{Request, Response};
-use crate::state::{self, tables::*};
+use crate::state;
 
 /// `last_applied`, `membership` → JSON.
 pub const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
@@ -45,38 +44,12 @@ type Entry = openraft::Entry<TypeConfig>;
 type Membership = StoredMembership<NodeId, openraft::BasicNode>;
 type Meta = SnapshotMeta<NodeId, openraft::BasicNode>;
 
-/// One table entry in a snapshot. Values are the tables' JSON records.
-#[derive(Serialize, Deserialize)]
-enum Row {
-    Inode(u64, String),
-    Dirent(u64, String, u64),
-    DirCookie(u64, u64, String),
-    Extent(u64, u64, String),
-    Blob(String, String),
-    Unreferenced(String, u64),
-    Object(u64, String, u64),
-    Bucket(String, String),
-    Key(String, String),
-    Node(u64, String),
-    Upload(String, String),
-    Part(String, u32, String),
-    Counter(String, u64),
-    Fragmented(u64, u64),
-    Deletion(u64, String, u64),
-    Applied(u64, u64, u64, String),
-}
-
 fn sm_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
     io_error(ErrorSubject::StateMachine, verb, e)
 }
 
 fn snap_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
     io_error(ErrorSubject::Snapshot(None), verb, e)
-}
-
-fn text(bytes: &[u8]) -> String {
-    // Table values are JSON, hence UTF-8.
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[derive(Clone)]
@@ -104,6 +77,34 @@ impl StateMachine {
             .map_err(|e| sm_err(ErrorVerb::Write, e))?;
         txn.open_table(APPLIED_BY_TIME)
             .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        // The layout this build reads; a database of another is refused.
+        let found: Option<u32> = {
+            let t = txn
+                .open_table(SM_META)
+                .map_err(|e| sm_err(ErrorVerb::Read, e))?;
+            let v = t
+                .get("schema_version")
+                .map_err(|e| sm_err(ErrorVerb::Read, e))?;
+            match v {
+                Some(v) => Some(
+                    serde_json::from_slice(v.value()).map_err(|e| sm_err(ErrorVerb::Read, e))?,
+                ),
+                None => None,
+            }
+        };
+        match found {
+            Some(v) if v != snapshot::SCHEMA_VERSION => {
+                return Err(sm_err(
+                    ErrorVerb::Read,
+                    format!(
+                        "the database has schema version {v}; this build reads version {}",
+                        snapshot::SCHEMA_VERSION
+                    ),
+                ))
+            }
+            Some(_) => {}
+            None => Self::put_meta(&txn, "schema_version", &snapshot::SCHEMA_VERSION)?,
+        }
         txn.commit().map_err(|e| sm_err(ErrorVerb::Write, e))?;
         Ok(Self {
             db,
@@ -329,41 +330,10 @@ impl StateMachine {
             ),
         };
         let tmp = dir.join(format!("build-{}.snap", meta.snapshot_id));
-        let write = || -> Result<(), Box<dyn std::error::Error>> {
+        let write = || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let file = std::fs::File::create(&tmp)?;
             let mut w = BufWriter::with_capacity(1 << 20, file);
-            serde_json::to_writer(&mut w, &meta)?;
-            w.write_all(b"\n")?;
-            let mut row = |r: Row| -> Result<(), Box<dyn std::error::Error>> {
-                serde_json::to_writer(&mut w, &r)?;
-                w.write_all(b"\n")?;
-                Ok(())
-            };
-            macro_rules! dump {
-                ($table:expr, |$k:ident, $v:ident| $make:expr) => {
-                    for item in txn.open_table($table)?.iter()? {
-                        let (k, v) = item?;
-                        let ($k, $v) = (k.value(), v.value());
-                        row($make)?;
-                    }
-                };
-            }
-            dump!(INODES, |k, v| Row::Inode(k, text(v)));
-            dump!(DIRENTS, |k, v| Row::Dirent(k.0, k.1.to_string(), v));
-            dump!(DIRCOOKIES, |k, v| Row::DirCookie(k.0, k.1, v.to_string()));
-            dump!(EXTENTS, |k, v| Row::Extent(k.0, k.1, text(v)));
-            dump!(BLOBS, |k, v| Row::Blob(hex::encode(k), text(v)));
-            dump!(UNREFERENCED, |k, v| Row::Unreferenced(hex::encode(k), v));
-            dump!(OBJECTS, |k, v| Row::Object(k.0, k.1.to_string(), v));
-            dump!(BUCKETS, |k, v| Row::Bucket(k.to_string(), text(v)));
-            dump!(KEYS, |k, v| Row::Key(k.to_string(), text(v)));
-            dump!(NODES, |k, v| Row::Node(k, text(v)));
-            dump!(UPLOADS, |k, v| Row::Upload(k.to_string(), text(v)));
-            dump!(PARTS, |k, v| Row::Part(k.0.to_string(), k.1, text(v)));
-            dump!(COUNTERS, |k, v| Row::Counter(k.to_string(), v));
-            dump!(FRAGMENTED, |k, v| Row::Fragmented(k, v));
-            dump!(DELETIONS, |k, v| Row::Deletion(k.0, hex::encode(k.1), v));
-            dump!(APPLIED, |k, v| Row::Applied(k.0, k.1, v.0, text(v.1)));
+            snapshot::write(&txn, &serde_json::to_vec(&meta)?, &mut w)?;
             let file = w.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
             std::fs::rename(&tmp, dir.join(CURRENT_SNAPSHOT))?;
@@ -377,111 +347,40 @@ impl StateMachine {
         Ok(meta)
     }
 
-    /// Replaces every table with the rows of the snapshot file at `path`,
-    /// in one durable transaction, and keeps the rows (under `meta`) as the
-    /// current snapshot. A file with no rows is an empty state machine.
+    /// Replaces every carried table with the rows of the snapshot file at
+    /// `path`, in one durable transaction, and keeps the file (under
+    /// `meta`) as the current snapshot. Nothing changes unless the whole
+    /// file is read and its checksum matches.
     fn install(db: &Database, dir: &Path, path: &Path, meta: &Meta) -> Result<(), StorageError> {
-        let tmp = dir.join(format!("install-{}.snap", meta.snapshot_id));
-        let restore = || -> Result<(), Box<dyn std::error::Error>> {
-            let lines = BufReader::with_capacity(1 << 20, std::fs::File::open(path)?).lines();
-            let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
-            serde_json::to_writer(&mut out, meta)?;
-            out.write_all(b"\n")?;
+        let restore = || -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+            let file = std::fs::File::open(path)?;
+            // No bytes at all: the empty state machine (what a leader with
+            // nothing applied yet sends).
+            let empty = file.metadata()?.len() == 0;
             let txn = crate::db::begin_durable(db)?;
-            txn.delete_table(INODES)?;
-            txn.delete_table(DIRENTS)?;
-            txn.delete_table(DIRCOOKIES)?;
-            txn.delete_table(EXTENTS)?;
-            txn.delete_table(BLOBS)?;
-            txn.delete_table(UNREFERENCED)?;
-            txn.delete_table(OBJECTS)?;
-            txn.delete_table(BUCKETS)?;
-            txn.delete_table(KEYS)?;
-            txn.delete_table(NODES)?;
-            txn.delete_table(UPLOADS)?;
-            txn.delete_table(PARTS)?;
-            txn.delete_table(COUNTERS)?;
-            txn.delete_table(FRAGMENTED)?;
-            txn.delete_table(DELETIONS)?;
-            txn.delete_table(APPLIED)?;
-            txn.delete_table(APPLIED_BY_TIME)?;
-            state::create_all(&txn)?;
-            {
-                let mut t = state::TableSet::open(&txn)?;
-                let mut applied = txn.open_table(APPLIED)?;
-                let mut by_time = txn.open_table(APPLIED_BY_TIME)?;
-                // The first line is the sender's meta line.
-                for line in lines.skip(1) {
-                    let line = line?;
-                    match serde_json::from_str::<Row>(&line)? {
-                        Row::Inode(k, v) => {
-                            t.inodes.insert(k, v.as_bytes())?;
-                        }
-                        Row::Dirent(p, n, c) => {
-                            t.dirents.insert((p, n.as_str()), c)?;
-                        }
-                        Row::DirCookie(p, c, n) => {
-                            t.dircookies.insert((p, c), n.as_str())?;
-                        }
-                        Row::Extent(i, o, v) => {
-                            t.extents.insert((i, o), v.as_bytes())?;
-                        }
-                        Row::Blob(k, v) => {
-                            t.blobs.insert(hex::decode(k)?.as_slice(), v.as_bytes())?;
-                        }
-                        Row::Unreferenced(k, v) => {
-                            t.unreferenced.insert(hex::decode(k)?.as_slice(), v)?;
-                        }
-                        Row::Object(b, k, i) => {
-                            t.objects.insert((b, k.as_str()), i)?;
-                        }
-                        Row::Bucket(k, v) => {
-                            t.buckets.insert(k.as_str(), v.as_bytes())?;
-                        }
-                        Row::Key(k, v) => {
-                            t.keys.insert(k.as_str(), v.as_bytes())?;
-                        }
-                        Row::Node(k, v) => {
-                            t.nodes.insert(k, v.as_bytes())?;
-                        }
-                        Row::Upload(k, v) => {
-                            t.uploads.insert(k.as_str(), v.as_bytes())?;
-                        }
-                        Row::Part(u, n, v) => {
-                            t.parts.insert((u.as_str(), n), v.as_bytes())?;
-                        }
-                        Row::Counter(k, v) => {
-                            t.counters.insert(k.as_str(), v)?;
-                        }
-                        Row::Fragmented(k, v) => {
-                            t.fragmented.insert(k, v)?;
-                        }
-                        Row::Deletion(n, b, v) => {
-                            t.deletions.insert((n, hex::decode(b)?.as_slice()), v)?;
-                        }
-                        Row::Applied(c, s, time, v) => {
-                            applied.insert((c, s), (time, v.as_bytes()))?;
-                            by_time.insert((time, c, s), ())?;
-                        }
-                    }
-                    out.write_all(line.as_bytes())?;
-                    out.write_all(b"\n")?;
+            let rows = if empty {
+                for t in snapshot::CARRIED {
+                    t.clear(&txn)?;
                 }
-            }
+                0
+            } else {
+                snapshot::load(&txn, BufReader::with_capacity(1 << 20, file))?
+            };
             Self::put_meta(&txn, "last_applied", &meta.last_log_id)?;
             Self::put_meta(&txn, "membership", &meta.last_membership)?;
-            let file = out.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
             txn.commit()?;
-            std::fs::rename(&tmp, dir.join(CURRENT_SNAPSHOT))?;
+            if empty {
+                let mut w = BufWriter::new(std::fs::File::create(path)?);
+                snapshot::write(&db.begin_read()?, &serde_json::to_vec(meta)?, &mut w)?;
+                w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            }
+            std::fs::rename(path, dir.join(CURRENT_SNAPSHOT))?;
             std::fs::File::open(dir)?.sync_all()?;
-            let _ = std::fs::remove_file(path);
-            Ok(())
+            Ok(rows)
         };
-        restore().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            snap_err(ErrorVerb::Write, e)
-        })
+        let rows = restore().map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        tracing::debug!(rows, "snapshot rows installed");
+        Ok(())
     }
 
     fn read_current_meta(path: &Path) -> Result<Option<Meta>, StorageError> {
@@ -490,11 +389,9 @@ impl StateMachine {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(snap_err(ErrorVerb::Read, e)),
         };
-        let mut line = String::new();
-        BufReader::new(file)
-            .read_line(&mut line)
+        let meta = snapshot::read_header(&mut BufReader::new(file))
             .map_err(|e| snap_err(ErrorVerb::Read, e))?;
-        serde_json::from_str(&line)
+        serde_json::from_slice(&meta)
             .map(Some)
             .map_err(|e| snap_err(ErrorVerb::Read, e))
     }
