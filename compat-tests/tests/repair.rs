@@ -517,3 +517,49 @@ async fn full_nodes_refuse_writes_with_insufficient_storage() {
         assert_eq!(n["capacity_bytes"].as_u64(), Some(6 << 20), "{n}");
     }
 }
+
+/// The meta node's count of whole scans of the blobs table.
+fn blob_scans(c: &Cluster) -> u64 {
+    let (status, body) = http_get(&c.metas[0].addr, "/metrics").expect("meta /metrics");
+    assert_eq!(status, 200);
+    body.lines()
+        .find_map(|l| l.strip_prefix("troika_meta_blob_scans_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("troika_meta_blob_scans_total in /metrics")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_leader_does_not_rescan_its_blobs() {
+    let c = Cluster::start(3, 1);
+    let s3 = client(&c, 0);
+    s3.create_bucket().bucket("idle").send().await.unwrap();
+    for i in 0..20u8 {
+        put(
+            &s3,
+            "idle",
+            &format!("o{i}"),
+            &data(1000 + i as usize, i as u64),
+        )
+        .await;
+    }
+    // Storage nodes poll for repair work every 2 s and the leader looks for
+    // copies to trim every 2 s; once a round has found nothing to do, the
+    // next ones are answered without reading the table again.
+    let mut last = blob_scans(&c);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let now = blob_scans(&c);
+        if now == last && now > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the leader keeps scanning while idle: {last} then {now} scans"
+        );
+        last = now;
+    }
+    // New work is still seen: a write makes the next rounds look again.
+    put(&s3, "idle", "new", &data(5000, 99)).await;
+    wait_for(20, "a scan after the write", || blob_scans(&c) > last).await;
+}

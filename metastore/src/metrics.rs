@@ -22,6 +22,14 @@ pub(crate) async fn render(State(s): State<Arc<Shared>>) -> Response {
     let leader = IntGauge::new("troika_meta_leader", "1 on the metadata leader").expect("metric");
     reg.register(Box::new(leader.clone()))
         .expect("unique metric");
+    let scans = prometheus::IntCounter::new(
+        "troika_meta_blob_scans_total",
+        "Reads of the whole blobs table (repair work, trims, census) by this node",
+    )
+    .expect("metric");
+    reg.register(Box::new(scans.clone()))
+        .expect("unique metric");
+    scans.inc_by(s.scans.count.load(std::sync::atomic::Ordering::Relaxed));
     if s.is_leader() {
         leader.set(1);
         if let Ok(st) = cluster_status(&s).await {

@@ -105,6 +105,60 @@ pub(crate) struct Shared {
     liveness: Mutex<Liveness>,
     node_down: Duration,
     orphan_age: Duration,
+    /// Scans of the whole blobs table, and what the last ones found; see
+    /// [`ScanKey`].
+    pub(crate) scans: ScanCache,
+}
+
+/// What a scan of the blobs table (repair work, trims, census) depends on
+/// besides the tables, which change only by applying log entries: the
+/// applied index, and what the view says of each node. While it stays the
+/// same, so does the scan's result, and an idle leader does not read the
+/// whole table every round: with millions of blobs that is a core's work.
+/// Fill ratios (for rebalancing) count in whole percents.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ScanKey(String);
+
+impl ScanKey {
+    fn of(s: &Shared, view: &View, fill: Option<&HashMap<NodeId, f64>>) -> Self {
+        use std::fmt::Write;
+        let applied = s.raft.metrics().borrow().last_applied.map(|l| l.index);
+        let mut k = format!("{applied:?}");
+        for (id, n) in &view.nodes {
+            let _ = write!(
+                k,
+                ";{id}:{}:{}{}{}:{}",
+                n.zone,
+                view.counts(id) as u8,
+                view.readable(id) as u8,
+                view.takes(id) as u8,
+                n.capacity > 0
+            );
+            if let Some(f) = fill.and_then(|f| f.get(id)) {
+                let _ = write!(k, ":{}", (f * 100.0).round() as i64);
+            }
+        }
+        Self(k)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct ScanCache {
+    /// Whole-table scans made, for `/metrics`.
+    pub(crate) count: std::sync::atomic::AtomicU64,
+    /// Per storage node, the key at which it last had no repair work.
+    idle_repair: Mutex<HashMap<NodeId, ScanKey>>,
+    /// The key at which there was last nothing to trim.
+    idle_trim: Mutex<Option<ScanKey>>,
+    /// The last census, and its key.
+    census: Mutex<Option<(ScanKey, crate::state::repair::Census)>>,
+}
+
+impl ScanCache {
+    fn counted(&self) {
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Shared {
@@ -230,6 +284,7 @@ pub async fn run(
         liveness: Mutex::new(Liveness::default()),
         node_down: config.node_down,
         orphan_age: config.orphan_age,
+        scans: ScanCache::default(),
     });
     let watcher = tokio::spawn(watch_leadership(shared.clone()));
     let expirer = tokio::spawn(expire_uploads(shared.clone(), config.upload_expiry));
@@ -708,7 +763,28 @@ async fn repair_work(s: &Arc<Shared>, node: NodeId, limit: usize) -> Response {
     }
     let result = async {
         let (_, view) = nodes_and_view(s).await?;
-        s.read(move |st| st.repair_work(node, &view, limit)).await
+        let key = ScanKey::of(s, &view, None);
+        let idle = s
+            .scans
+            .idle_repair
+            .lock()
+            .expect("scan cache lock")
+            .get(&node)
+            == Some(&key);
+        if idle {
+            return Ok(Vec::new());
+        }
+        s.scans.counted();
+        let work = s.read(move |st| st.repair_work(node, &view, limit)).await?;
+        {
+            let mut idle = s.scans.idle_repair.lock().expect("scan cache lock");
+            if work.is_empty() {
+                idle.insert(node, key);
+            } else {
+                idle.remove(&node);
+            }
+        }
+        Ok(work)
     }
     .await;
     reply(result.map(Reply::Repairs))
@@ -717,7 +793,17 @@ async fn repair_work(s: &Arc<Shared>, node: NodeId, limit: usize) -> Response {
 /// The storage layer's health, for `troika admin status` and the metrics.
 pub(crate) async fn cluster_status(s: &Arc<Shared>) -> Result<ClusterStatus, Error> {
     let (mut nodes, view) = nodes_and_view(s).await?;
-    let census = s.read(move |st| st.census(&view)).await?;
+    let key = ScanKey::of(s, &view, None);
+    let cached = s.scans.census.lock().expect("scan cache lock").clone();
+    let census = match cached {
+        Some((k, c)) if k == key => c,
+        _ => {
+            s.scans.counted();
+            let c = s.read(move |st| st.census(&view)).await?;
+            *s.scans.census.lock().expect("scan cache lock") = Some((key, c.clone()));
+            c
+        }
+    };
     let mut copy_rate = 0;
     let (mut scrub_left, mut scrub_rate) = (0, 0);
     for n in &mut nodes {
@@ -766,10 +852,17 @@ async fn trim_copies(s: Arc<Shared>) {
             }
         }
         let fill: HashMap<NodeId, f64> = nodes.iter().map(|n| (n.id, n.fill())).collect();
+        let key = ScanKey::of(&s, &view, Some(&fill));
+        let idle = s.scans.idle_trim.lock().expect("scan cache lock").as_ref() == Some(&key);
+        if idle {
+            continue;
+        }
+        s.scans.counted();
         let Ok(copies) = s.read(move |st| st.trims(&view, &fill, 1000)).await else {
             continue;
         };
         if copies.is_empty() {
+            *s.scans.idle_trim.lock().expect("scan cache lock") = Some(key);
             continue;
         }
         let now = crate::client::now_ns();

@@ -341,6 +341,7 @@ pub fn trims(
 
 /// Referenced blobs by health class, the bytes placed on each node, and
 /// the backlogs of repair, rebalancing and draining (bytes).
+#[derive(Clone)]
 pub struct Census {
     pub health: Health,
     pub placed: HashMap<NodeId, BlobCount>,
