@@ -1,4 +1,5 @@
-//! The namespace as an `nfs3_server` file system.
+//! The namespace as NFS sees it: nodes, names and bytes, with the caller's
+//! identity passed to every call that creates or changes ownership.
 //!
 //! Every call goes to the metastore (linearizable, through the leader), so
 //! what another gateway or an S3 client changed shows at once; the gateway
@@ -7,34 +8,26 @@
 //! WRITE therefore answers FILE_SYNC whatever the client asked, and COMMIT
 //! has nothing left to do.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use metastore::api::{Command, DirEntry, InodeId, NodeAttr, NodeKind, Query, Reply};
 use metastore::client::now_ns;
-use nfs3_server::nfs3_types::nfs3::{
-    createverf3, fattr3, filename3, ftype3, nfspath3, nfsstat3, nfstime3, sattr3, set_atime,
-    set_mtime, specdata3, stable_how, Nfs3Option,
+use nfs3_types::nfs3::{
+    fattr3, ftype3, nfs_fh3, nfsstat3, nfstime3, sattr3, set_atime, set_mtime, specdata3,
+    Nfs3Option,
 };
-use nfs3_server::nfs3_types::rpc::auth_unix;
-use nfs3_server::vfs::{
-    DirEntryPlus, NextResult, NfsFileSystem, NfsReadFileSystem, ReadDirPlusIterator,
-    VFSCapabilities,
-};
+use nfs3_types::xdr_codec::Opaque;
 
-use super::caller::{Caller, Callers};
-use super::handle::{Handle, HandleKey};
+use super::caller::Caller;
+use super::handle::{Handle, HandleKey, HANDLE_GENERATION};
 use super::status::status;
 use super::NfsConfig;
 use crate::error::Error;
 use crate::server::Gateway;
 
-/// Entries fetched from the metastore per READDIR round trip.
-const READDIR_BATCH: u32 = 256;
-
-type NfsResult<T> = Result<T, nfsstat3>;
+pub type NfsResult<T> = Result<T, nfsstat3>;
 
 #[derive(Clone)]
 pub struct TroikaFs {
@@ -47,7 +40,6 @@ struct Inner {
     /// The export's root directory.
     root: InodeId,
     config: NfsConfig,
-    callers: Callers,
 }
 
 fn nfs(e: Error) -> nfsstat3 {
@@ -63,8 +55,18 @@ fn unexpected(r: Reply) -> nfsstat3 {
     nfsstat3::NFS3ERR_SERVERFAULT
 }
 
-fn name_of(name: &filename3<'_>) -> NfsResult<String> {
-    String::from_utf8(name.as_ref().to_vec()).map_err(|_| nfsstat3::NFS3ERR_INVAL)
+/// A name as stored: UTF-8, never `.` or `..` (those are resolved, not
+/// stored).
+fn name_of(name: &[u8]) -> NfsResult<String> {
+    let name = String::from_utf8(name.to_vec()).map_err(|_| nfsstat3::NFS3ERR_INVAL)?;
+    if name.len() > metastore::state::NAME_MAX {
+        return Err(nfsstat3::NFS3ERR_NAMETOOLONG);
+    }
+    Ok(name)
+}
+
+fn dot(name: &str) -> bool {
+    name == "." || name == ".."
 }
 
 fn time(ns: u64) -> nfstime3 {
@@ -86,7 +88,6 @@ impl TroikaFs {
                 keys,
                 root,
                 config,
-                callers: Callers::default(),
             }),
         }
     }
@@ -95,14 +96,35 @@ impl TroikaFs {
         self.inner.gw.ns.meta()
     }
 
-    fn handle(&self, inode: InodeId) -> Handle {
-        self.inner.keys.handle(inode)
+    pub fn root(&self) -> InodeId {
+        self.inner.root
     }
 
-    /// The inode a handle names; `BADHANDLE` if this cluster (and export)
-    /// did not mint it.
-    fn inode(&self, h: &Handle) -> NfsResult<InodeId> {
-        self.inner.keys.check(h).ok_or(nfsstat3::NFS3ERR_BADHANDLE)
+    pub fn read_only(&self) -> bool {
+        self.inner.config.read_only
+    }
+
+    /// The wire handle of `inode`: the handle generation (little-endian, as
+    /// handles have always been minted) and the MAC'd inode id.
+    pub fn fh(&self, inode: InodeId) -> nfs_fh3 {
+        let h = self.inner.keys.handle(inode);
+        let mut data = Vec::with_capacity(8 + h.as_bytes().len());
+        data.extend_from_slice(&HANDLE_GENERATION.to_le_bytes());
+        data.extend_from_slice(h.as_bytes());
+        nfs_fh3 {
+            data: Opaque::owned(data),
+        }
+    }
+
+    /// The inode a wire handle names; `BADHANDLE` if this cluster (and
+    /// export) did not mint it.
+    pub fn inode(&self, fh: &nfs_fh3) -> NfsResult<InodeId> {
+        let data = fh.data.as_ref();
+        if data.len() < 8 || data[..8] != HANDLE_GENERATION.to_le_bytes() {
+            return Err(nfsstat3::NFS3ERR_BADHANDLE);
+        }
+        let h = Handle::from_bytes(&data[8..]).ok_or(nfsstat3::NFS3ERR_BADHANDLE)?;
+        self.inner.keys.check(&h).ok_or(nfsstat3::NFS3ERR_BADHANDLE)
     }
 
     fn writable(&self) -> NfsResult<()> {
@@ -117,7 +139,7 @@ impl TroikaFs {
         self.meta().command(&cmd).await.map_err(meta_err)
     }
 
-    async fn node(&self, inode: InodeId) -> NfsResult<NodeAttr> {
+    pub async fn node(&self, inode: InodeId) -> NfsResult<NodeAttr> {
         match self.meta().query(&Query::GetNode { inode }).await {
             Ok(Reply::Node(a)) => Ok(a),
             Ok(r) => Err(unexpected(r)),
@@ -152,7 +174,7 @@ impl TroikaFs {
         }
     }
 
-    fn fattr(&self, a: &NodeAttr) -> fattr3 {
+    pub fn fattr(&self, a: &NodeAttr) -> fattr3 {
         let (mode, uid, gid) = self.owner(a);
         fattr3 {
             type_: match a.kind {
@@ -175,59 +197,69 @@ impl TroikaFs {
         }
     }
 
-    /// The caller of the current RPC after squashing, and whether it was
-    /// squashed (then it may not choose owners).
-    fn caller(&self) -> (Option<Caller>, bool) {
+    /// The caller after squashing, and whether it was squashed (then it may
+    /// not choose owners).
+    fn effective(&self, caller: &Caller) -> (Caller, bool) {
         let c = &self.inner.config;
-        let caller = self.inner.callers.get();
         if let Some((uid, gid)) = c.squash {
-            return (Some(Caller { uid, gid }), true);
+            return (
+                Caller {
+                    uid,
+                    gid,
+                    gids: Vec::new(),
+                },
+                true,
+            );
         }
-        match (caller, c.root_squash) {
-            (Some(Caller { uid: 0, .. }), Some((uid, gid))) => (Some(Caller { uid, gid }), true),
-            (caller, _) => (caller, false),
+        match c.root_squash {
+            Some((uid, gid)) if caller.uid == 0 => (
+                Caller {
+                    uid,
+                    gid,
+                    gids: Vec::new(),
+                },
+                true,
+            ),
+            _ => (caller.clone(), false),
         }
     }
 
-    /// What a new node's owner is: the client's choice, else the caller,
-    /// else the defaults; a squashed caller gets the anonymous owner.
-    fn new_owner(&self, attr: &sattr3, default_mode: u32) -> (u32, u32, u32) {
-        let c = &self.inner.config;
+    /// What a new node's owner is: the client's choice, else the caller; a
+    /// squashed caller gets the anonymous owner.
+    fn new_owner(&self, caller: &Caller, attr: &sattr3, default_mode: u32) -> (u32, u32, u32) {
         let mode = match attr.mode {
-            Nfs3Option::Some(m) => m,
+            Nfs3Option::Some(m) => m & 0o7777,
             Nfs3Option::None => default_mode,
         };
-        let (caller, squashed) = self.caller();
-        let fallback = caller.unwrap_or(Caller {
-            uid: c.uid,
-            gid: c.gid,
-        });
+        let (caller, squashed) = self.effective(caller);
         if squashed {
-            return (mode, fallback.uid, fallback.gid);
+            return (mode, caller.uid, caller.gid);
         }
         let uid = match attr.uid {
             Nfs3Option::Some(u) => u,
-            Nfs3Option::None => fallback.uid,
+            Nfs3Option::None => caller.uid,
         };
         let gid = match attr.gid {
             Nfs3Option::Some(g) => g,
-            Nfs3Option::None => fallback.gid,
+            Nfs3Option::None => caller.gid,
         };
         (mode, uid, gid)
     }
 
     async fn create_node(
         &self,
-        dir: &Handle,
-        name: &filename3<'_>,
+        parent: InodeId,
+        name: &[u8],
         kind: NodeKind,
         owner: (u32, u32, u32),
         target: String,
         verifier: Option<u64>,
     ) -> NfsResult<NodeAttr> {
         self.writable()?;
-        let parent = self.inode(dir)?;
         let name = name_of(name)?;
+        if dot(&name) {
+            return Err(nfsstat3::NFS3ERR_EXIST);
+        }
         let (mode, uid, gid) = owner;
         let r = self
             .command(Command::CreateNode {
@@ -245,21 +277,32 @@ impl TroikaFs {
         Self::node_reply(r)
     }
 
-    /// Applies a client's `sattr3` to `inode`.
-    async fn apply_sattr(&self, inode: InodeId, attr: &sattr3) -> NfsResult<NodeAttr> {
+    /// Applies a client's `sattr3` to `inode`; `current` if the caller has
+    /// the node's attributes at hand already.
+    pub async fn setattr(
+        &self,
+        caller: &Caller,
+        inode: InodeId,
+        attr: &sattr3,
+        current: Option<NodeAttr>,
+    ) -> NfsResult<NodeAttr> {
+        self.writable()?;
         let now = now_ns();
         let owner_change = !matches!(
             (&attr.mode, &attr.uid, &attr.gid),
             (Nfs3Option::None, Nfs3Option::None, Nfs3Option::None)
         );
         let owner = if owner_change {
-            let current = self.node(inode).await?;
+            let current = match &current {
+                Some(a) => a.clone(),
+                None => self.node(inode).await?,
+            };
             let (mut mode, mut uid, mut gid) = self.owner(&current);
             if let Nfs3Option::Some(m) = attr.mode {
-                mode = m;
+                mode = m & 0o7777;
             }
             let chown = !matches!((&attr.uid, &attr.gid), (Nfs3Option::None, Nfs3Option::None));
-            match self.caller() {
+            match self.effective(caller) {
                 // All squash: owners are fixed, a chown changes nothing.
                 _ if self.inner.config.squash.is_some() => {}
                 // A squashed root may not give files away.
@@ -292,7 +335,10 @@ impl TroikaFs {
             set_mtime::SET_TO_CLIENT_TIME(t) => Some(ns_of(t)),
         };
         if owner.is_none() && size.is_none() && atime.is_none() && mtime.is_none() {
-            return self.node(inode).await;
+            return match current {
+                Some(a) => Ok(a),
+                None => self.node(inode).await,
+            };
         }
         let r = self
             .command(Command::SetAttr {
@@ -306,69 +352,44 @@ impl TroikaFs {
             .await?;
         Self::node_reply(r)
     }
-}
 
-impl NfsReadFileSystem for TroikaFs {
-    type Handle = Handle;
-
-    fn root_dir(&self) -> Handle {
-        self.handle(self.inner.root)
-    }
-
-    fn authorize(&self, auth: Option<&auth_unix>) -> bool {
-        if let Some(a) = auth {
-            self.inner.callers.set(Caller {
-                uid: a.uid,
-                gid: a.gid,
-            });
-        }
-        true
-    }
-
-    async fn lookup(&self, dirid: &Handle, filename: &filename3<'_>) -> NfsResult<Handle> {
-        let dir = self.inode(dirid)?;
-        let Ok(name) = name_of(filename) else {
-            // Every stored name is UTF-8.
+    /// The node `name` names in `dir`.
+    pub async fn lookup(&self, dir: InodeId, name: &[u8]) -> NfsResult<NodeAttr> {
+        let Ok(name) = name_of(name) else {
+            // Every stored name is UTF-8 and short enough.
             return Err(nfsstat3::NFS3ERR_NOENT);
         };
         match name.as_str() {
-            "." => {
-                self.node(dir).await?;
-                return Ok(*dirid);
-            }
+            "." => self.node(dir).await,
             ".." => {
                 let a = self.node(dir).await?;
                 // Never above the export's root.
-                let up = if dir == self.inner.root {
-                    dir
+                if dir == self.inner.root {
+                    Ok(a)
                 } else {
-                    a.parent
-                };
-                return Ok(self.handle(up));
+                    self.node(a.parent).await
+                }
             }
-            _ => {}
-        }
-        if name.len() > metastore::state::NAME_MAX {
-            return Err(nfsstat3::NFS3ERR_NAMETOOLONG);
-        }
-        match self
-            .meta()
-            .query(&Query::Lookup { parent: dir, name })
-            .await
-        {
-            Ok(Reply::Node(a)) => Ok(self.handle(a.inode)),
-            Ok(r) => Err(unexpected(r)),
-            Err(e) => Err(meta_err(e)),
+            _ => match self
+                .meta()
+                .query(&Query::Lookup { parent: dir, name })
+                .await
+            {
+                Ok(Reply::Node(a)) => Ok(a),
+                Ok(r) => Err(unexpected(r)),
+                Err(e) => Err(meta_err(e)),
+            },
         }
     }
 
-    async fn getattr(&self, id: &Handle) -> NfsResult<fattr3> {
-        let inode = self.inode(id)?;
-        Ok(self.fattr(&self.node(inode).await?))
-    }
-
-    async fn read(&self, id: &Handle, offset: u64, count: u32) -> NfsResult<(Vec<u8>, bool)> {
-        let inode = self.inode(id)?;
+    /// Up to `count` bytes at `offset`, whether they reach the end, and
+    /// the file's attributes.
+    pub async fn read(
+        &self,
+        inode: InodeId,
+        offset: u64,
+        count: u32,
+    ) -> NfsResult<(NodeAttr, Vec<u8>, bool)> {
         let range = match self
             .meta()
             .query(&Query::ReadRange {
@@ -388,8 +409,8 @@ impl NfsReadFileSystem for TroikaFs {
             NodeKind::Symlink => return Err(nfsstat3::NFS3ERR_INVAL),
         }
         let size = range.attr.size;
-        if offset >= size {
-            return Ok((Vec::new(), true));
+        if offset >= size || count == 0 {
+            return Ok((range.attr, Vec::new(), offset >= size));
         }
         let end = size.min(offset + u64::from(count));
         let mut stream = Box::pin(
@@ -403,64 +424,30 @@ impl NfsReadFileSystem for TroikaFs {
         while let Some(piece) = stream.next().await {
             out.extend_from_slice(&piece.map_err(nfs)?);
         }
-        Ok((out.to_vec(), end >= size))
+        Ok((range.attr, out.to_vec(), end >= size))
     }
 
-    async fn readdirplus(
+    /// Up to `limit` entries of `dir` after `cookie`, and whether that is
+    /// the end.
+    pub async fn readdir(
         &self,
-        dirid: &Handle,
+        dir: InodeId,
         cookie: u64,
-    ) -> NfsResult<impl ReadDirPlusIterator<Handle>> {
-        let dir = self.inode(dirid)?;
-        let a = self.node(dir).await?;
-        if a.kind != NodeKind::Dir {
-            return Err(nfsstat3::NFS3ERR_NOTDIR);
-        }
-        Ok(DirIter {
-            fs: self.clone(),
-            dir,
-            cookie,
-            buffer: VecDeque::new(),
-            eof: false,
-        })
-    }
-
-    async fn readlink(&self, id: &Handle) -> NfsResult<nfspath3<'_>> {
-        let a = self.node(self.inode(id)?).await?;
-        if a.kind != NodeKind::Symlink {
-            return Err(nfsstat3::NFS3ERR_INVAL);
-        }
-        Ok(nfspath3::from(a.target.into_bytes()))
-    }
-}
-
-impl NfsFileSystem for TroikaFs {
-    fn capabilities(&self) -> VFSCapabilities {
-        if self.inner.config.read_only {
-            VFSCapabilities::ReadOnly
-        } else {
-            VFSCapabilities::ReadWrite
+        limit: u32,
+    ) -> NfsResult<(Vec<DirEntry>, bool)> {
+        let q = Query::ReadDir { dir, cookie, limit };
+        match self.meta().query(&q).await {
+            Ok(Reply::Entries { entries, eof }) => Ok((entries, eof)),
+            Ok(r) => Err(unexpected(r)),
+            Err(e) => Err(meta_err(e)),
         }
     }
 
-    async fn setattr(&self, id: &Handle, setattr: sattr3) -> NfsResult<fattr3> {
+    /// Writes `data` at `offset`: durable on return.
+    pub async fn write(&self, inode: InodeId, offset: u64, data: Vec<u8>) -> NfsResult<NodeAttr> {
         self.writable()?;
-        let inode = self.inode(id)?;
-        let a = self.apply_sattr(inode, &setattr).await?;
-        Ok(self.fattr(&a))
-    }
-
-    async fn write(
-        &self,
-        id: &Handle,
-        offset: u64,
-        data: &[u8],
-        _stable: stable_how,
-    ) -> NfsResult<(fattr3, stable_how)> {
-        self.writable()?;
-        let inode = self.inode(id)?;
         if data.is_empty() {
-            return Ok((self.getattr(id).await?, stable_how::FILE_SYNC));
+            return self.node(inode).await;
         }
         // Refuse early, before storing a blob nothing would reference.
         let current = self.node(inode).await?;
@@ -473,7 +460,7 @@ impl NfsFileSystem for TroikaFs {
             .inner
             .gw
             .data
-            .store_blob(Bytes::copy_from_slice(data))
+            .store_blob(Bytes::from(data))
             .await
             .map_err(nfs)?;
         let r = self
@@ -484,18 +471,21 @@ impl NfsFileSystem for TroikaFs {
                 now: now_ns(),
             })
             .await?;
-        Ok((self.fattr(&Self::node_reply(r)?), stable_how::FILE_SYNC))
+        Self::node_reply(r)
     }
 
-    async fn create(
+    /// A new regular file (or, UNCHECKED, the existing one with `attr`'s
+    /// size and times applied).
+    pub async fn create(
         &self,
-        dirid: &Handle,
-        filename: &filename3<'_>,
-        attr: sattr3,
-    ) -> NfsResult<(Handle, fattr3)> {
-        let owner = self.new_owner(&attr, self.inner.config.file_mode);
+        caller: &Caller,
+        dir: InodeId,
+        name: &[u8],
+        attr: &sattr3,
+    ) -> NfsResult<NodeAttr> {
+        let owner = self.new_owner(caller, attr, self.inner.config.file_mode);
         let a = self
-            .create_node(dirid, filename, NodeKind::File, owner, String::new(), None)
+            .create_node(dir, name, NodeKind::File, owner, String::new(), None)
             .await?;
         // UNCHECKED over an existing file applies the size (O_TRUNC) and
         // times the client sent.
@@ -505,47 +495,67 @@ impl NfsFileSystem for TroikaFs {
             mtime: attr.mtime,
             ..sattr3::default()
         };
-        let a = self.apply_sattr(a.inode, &rest).await?;
-        Ok((self.handle(a.inode), self.fattr(&a)))
+        self.setattr(caller, a.inode, &rest, Some(a)).await
     }
 
-    async fn create_exclusive(
+    /// An EXCLUSIVE create: a retry with the same verifier finds its file.
+    pub async fn create_exclusive(
         &self,
-        dirid: &Handle,
-        filename: &filename3<'_>,
-        createverf: createverf3,
-    ) -> NfsResult<Handle> {
-        let owner = self.new_owner(&sattr3::default(), self.inner.config.file_mode);
-        let a = self
-            .create_node(
-                dirid,
-                filename,
-                NodeKind::File,
-                owner,
-                String::new(),
-                Some(u64::from_be_bytes(createverf.0)),
-            )
-            .await?;
-        Ok(self.handle(a.inode))
+        caller: &Caller,
+        dir: InodeId,
+        name: &[u8],
+        verifier: u64,
+    ) -> NfsResult<NodeAttr> {
+        let owner = self.new_owner(caller, &sattr3::default(), self.inner.config.file_mode);
+        self.create_node(
+            dir,
+            name,
+            NodeKind::File,
+            owner,
+            String::new(),
+            Some(verifier),
+        )
+        .await
     }
 
-    async fn mkdir(&self, dirid: &Handle, dirname: &filename3<'_>) -> NfsResult<(Handle, fattr3)> {
-        let owner = self.new_owner(&sattr3::default(), self.inner.config.dir_mode);
-        let a = self
-            .create_node(dirid, dirname, NodeKind::Dir, owner, String::new(), None)
-            .await?;
-        Ok((self.handle(a.inode), self.fattr(&a)))
+    pub async fn mkdir(
+        &self,
+        caller: &Caller,
+        dir: InodeId,
+        name: &[u8],
+        attr: &sattr3,
+    ) -> NfsResult<NodeAttr> {
+        let owner = self.new_owner(caller, attr, self.inner.config.dir_mode);
+        self.create_node(dir, name, NodeKind::Dir, owner, String::new(), None)
+            .await
     }
 
-    async fn remove(&self, dirid: &Handle, filename: &filename3<'_>) -> NfsResult<()> {
+    pub async fn symlink(
+        &self,
+        caller: &Caller,
+        dir: InodeId,
+        name: &[u8],
+        target: &[u8],
+        attr: &sattr3,
+    ) -> NfsResult<NodeAttr> {
+        let target = String::from_utf8(target.to_vec()).map_err(|_| nfsstat3::NFS3ERR_INVAL)?;
+        if target.is_empty() || target.len() > 4096 {
+            return Err(nfsstat3::NFS3ERR_INVAL);
+        }
+        let owner = self.new_owner(caller, attr, 0o777);
+        self.create_node(dir, name, NodeKind::Symlink, owner, target, None)
+            .await
+    }
+
+    /// Removes a file, symlink or empty directory.
+    pub async fn remove(&self, dir: InodeId, name: &[u8]) -> NfsResult<()> {
         self.writable()?;
-        let parent = self.inode(dirid)?;
-        let name = name_of(filename)?;
-        if name == "." || name == ".." {
+        let name = name_of(name)?;
+        if dot(&name) {
             return Err(nfsstat3::NFS3ERR_INVAL);
         }
         self.command(Command::RemoveNode {
-            parent,
+            parent: dir,
             name,
             now: now_ns(),
         })
@@ -553,22 +563,17 @@ impl NfsFileSystem for TroikaFs {
         .map(drop)
     }
 
-    async fn rename<'a>(
+    pub async fn rename(
         &self,
-        from_dirid: &Handle,
-        from_filename: &filename3<'a>,
-        to_dirid: &Handle,
-        to_filename: &filename3<'a>,
+        from_parent: InodeId,
+        from_name: &[u8],
+        to_parent: InodeId,
+        to_name: &[u8],
     ) -> NfsResult<()> {
         self.writable()?;
-        let from_parent = self.inode(from_dirid)?;
-        let to_parent = self.inode(to_dirid)?;
-        let from_name = name_of(from_filename)?;
-        let to_name = name_of(to_filename)?;
-        if [&from_name, &to_name]
-            .iter()
-            .any(|n| *n == "." || *n == "..")
-        {
+        let from_name = name_of(from_name)?;
+        let to_name = name_of(to_name)?;
+        if dot(&from_name) || dot(&to_name) {
             return Err(nfsstat3::NFS3ERR_INVAL);
         }
         self.command(Command::Rename {
@@ -580,72 +585,5 @@ impl NfsFileSystem for TroikaFs {
         })
         .await
         .map(drop)
-    }
-
-    async fn symlink<'a>(
-        &self,
-        dirid: &Handle,
-        linkname: &filename3<'a>,
-        symlink: &nfspath3<'a>,
-        attr: &sattr3,
-    ) -> NfsResult<(Handle, fattr3)> {
-        let target =
-            String::from_utf8(symlink.as_ref().to_vec()).map_err(|_| nfsstat3::NFS3ERR_INVAL)?;
-        if target.is_empty() || target.len() > 4096 {
-            return Err(nfsstat3::NFS3ERR_INVAL);
-        }
-        let owner = self.new_owner(attr, 0o777);
-        let a = self
-            .create_node(dirid, linkname, NodeKind::Symlink, owner, target, None)
-            .await?;
-        Ok((self.handle(a.inode), self.fattr(&a)))
-    }
-
-    async fn commit(&self, id: &Handle, _offset: u64, _count: u32) -> NfsResult<()> {
-        // Every WRITE was durable before its reply.
-        self.node(self.inode(id)?).await.map(drop)
-    }
-}
-
-/// A directory listing, fetched from the metastore in batches as the
-/// NFS layer consumes it.
-struct DirIter {
-    fs: TroikaFs,
-    dir: InodeId,
-    cookie: u64,
-    buffer: VecDeque<DirEntry>,
-    eof: bool,
-}
-
-impl ReadDirPlusIterator<Handle> for DirIter {
-    async fn next(&mut self) -> NextResult<DirEntryPlus<Handle>> {
-        if self.buffer.is_empty() && !self.eof {
-            let q = Query::ReadDir {
-                dir: self.dir,
-                cookie: self.cookie,
-                limit: READDIR_BATCH,
-            };
-            match self.fs.meta().query(&q).await {
-                Ok(Reply::Entries { entries, eof }) => {
-                    self.buffer.extend(entries);
-                    self.eof = eof;
-                }
-                Ok(r) => return NextResult::Err(unexpected(r)),
-                Err(e) => return NextResult::Err(meta_err(e)),
-            }
-        }
-        match self.buffer.pop_front() {
-            Some(e) => {
-                self.cookie = e.cookie;
-                NextResult::Ok(DirEntryPlus {
-                    fileid: e.attr.inode,
-                    name: filename3::from(e.name.into_bytes()),
-                    cookie: e.cookie,
-                    name_attributes: Some(self.fs.fattr(&e.attr)),
-                    name_handle: Some(self.fs.handle(e.attr.inode)),
-                })
-            }
-            None => NextResult::Eof,
-        }
     }
 }

@@ -8,11 +8,11 @@
 //! that minted it, so every gateway accepts it, before and after restarts.
 
 use hmac::{Hmac, Mac};
-use nfs3_server::vfs::FileHandle;
 use sha2::Sha256;
 
-/// The handle generation the NFS layer puts before every handle, the same
-/// on every gateway of every cluster: cluster identity is in the MAC.
+/// The handle generation put before every handle on the wire (8 bytes,
+/// little-endian), the same on every gateway of every cluster: cluster
+/// identity is in the MAC.
 pub const HANDLE_GENERATION: u64 = 1;
 
 const MAC_LEN: usize = 8;
@@ -26,18 +26,12 @@ impl Handle {
     pub fn inode_unchecked(&self) -> u64 {
         u64::from_be_bytes(self.bytes[..8].try_into().expect("8 bytes"))
     }
-}
 
-impl FileHandle for Handle {
-    fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
 
-    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         Some(Self {
             bytes: bytes.try_into().ok()?,
         })

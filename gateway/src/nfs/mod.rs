@@ -1,23 +1,29 @@
 //! NFSv3 (and MOUNT, on the same TCP port) over the namespace.
 //!
-//! [`fs`] maps the NFS procedures onto metastore commands and the data
-//! plane, [`handle`] mints and checks file handles, [`status`] turns errors
-//! into NFS statuses. The `nfs3_server` crate does the wire protocol.
+//! [`rpc`] reads and writes RPC records, [`procs`] and [`mount`] serve the
+//! NFS and MOUNT programs, [`fs`] maps them onto metastore commands and the
+//! data plane with the caller's credential ([`caller`]) as an argument,
+//! [`handle`] mints and checks file handles, [`status`] turns errors into
+//! NFS statuses. The `nfs3_types` crate is the XDR.
 
 pub mod caller;
 pub mod fs;
 pub mod handle;
+pub mod mount;
+pub mod procs;
+pub mod rpc;
 pub mod status;
 
 use std::sync::Arc;
 
+use futures::FutureExt;
 use metastore::api::{InodeId, Reply, ROOT_INODE};
-use nfs3_server::tcp::{NFSTcp, NFSTcpListener};
+use nfs3_types::nfs3::writeverf3;
 
 use crate::error::Error;
 use crate::server::Gateway;
 use fs::TroikaFs;
-use handle::{HandleKey, HANDLE_GENERATION};
+use handle::HandleKey;
 
 /// How a gateway exports the namespace over NFS.
 #[derive(Clone, Debug)]
@@ -82,76 +88,87 @@ async fn export_root(gw: &Gateway, export: &str) -> Result<InodeId, Error> {
     }
 }
 
-/// Binds the NFS port and serves it in the background.
-///
-/// With an allow list, the NFS layer listens on an internal loopback port
-/// and the public port admits only connections from allowed networks: a
-/// client outside them cannot MOUNT, nor make any other call.
+/// The NFS, MOUNT and portmapper programs of one export.
+struct Server {
+    fs: TroikaFs,
+    /// `/` or `/bucket`.
+    export: String,
+    port: u16,
+    /// Changes with every start of the gateway (RFC 1813's write verifier).
+    verf: writeverf3,
+}
+
+impl rpc::Service for Server {
+    async fn call(&self, call: rpc::Call) -> rpc::Reply {
+        let (prog, vers) = match call.prog {
+            nfs3_types::nfs3::PROGRAM => (procs::call(&self.fs, self.verf, &call).boxed(), 3),
+            nfs3_types::mount::PROGRAM => (mount::call(&self.fs, &self.export, &call).boxed(), 3),
+            nfs3_types::portmap::PROGRAM => (
+                std::future::ready(mount::portmap(self.port, &call)).boxed(),
+                2,
+            ),
+            _ => return rpc::Reply::ProgUnavail,
+        };
+        if call.vers != vers {
+            return rpc::Reply::ProgMismatch {
+                low: vers,
+                high: vers,
+            };
+        }
+        prog.await
+    }
+}
+
+/// A verifier no earlier start of this gateway used.
+fn boot_verifier() -> writeverf3 {
+    let ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    writeverf3((ns ^ u64::from(std::process::id())).to_be_bytes())
+}
+
+/// Binds the NFS port and serves it in the background. Connections from
+/// outside the allowed networks are closed at once: such a client cannot
+/// MOUNT, nor make any other call.
 pub async fn spawn(
     gw: Arc<Gateway>,
     secret: &troika_rpc::ClusterSecret,
     config: NfsConfig,
 ) -> Result<tokio::task::JoinHandle<()>, Error> {
     let root = export_root(&gw, &config.export).await?;
-    let export = config.export.trim_matches('/').to_string();
+    let export = format!("/{}", config.export.trim_matches('/'));
     let listen = config.listen.clone();
     let allow = config.allow.clone();
-    let inner = if allow.is_empty() {
-        listen.clone()
-    } else {
-        "127.0.0.1:0".to_string()
-    };
-    let fs = TroikaFs::new(gw, HandleKey::new(secret, root), root, config);
-    let mut listener = NFSTcpListener::bind_with_generation(&inner, fs, HANDLE_GENERATION)
+    let listener = tokio::net::TcpListener::bind(&listen)
         .await
-        .map_err(|e| Error::Internal(format!("NFS listener on {inner}: {e}")))?;
-    listener.with_export_name(&export);
-    let gate = if allow.is_empty() {
-        None
-    } else {
-        let public = tokio::net::TcpListener::bind(&listen)
-            .await
-            .map_err(|e| Error::Internal(format!("NFS listener on {listen}: {e}")))?;
-        let to = std::net::SocketAddr::from(([127, 0, 0, 1], listener.get_listen_port()));
-        Some(tokio::spawn(admit(public, to, allow)))
-    };
-    tracing::info!(addr = %listen, export = %format!("/{export}"), "serving NFSv3");
+        .map_err(|e| Error::Internal(format!("NFS listener on {listen}: {e}")))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| Error::Internal(format!("NFS listener on {listen}: {e}")))?
+        .port();
+    tracing::info!(addr = %listen, export = %export, "serving NFSv3");
+    let server = Arc::new(Server {
+        fs: TroikaFs::new(gw, HandleKey::new(secret, root), root, config),
+        export,
+        port,
+        verf: boot_verifier(),
+    });
     Ok(tokio::spawn(async move {
-        if let Err(e) = listener.handle_forever().await {
-            tracing::error!(error = %e, "NFS listener stopped");
-        }
-        if let Some(g) = gate {
-            g.abort();
-        }
-    }))
-}
-
-/// Accepts NFS connections from allowed networks and relays them to the
-/// NFS layer at `to`; closes every other connection at once.
-async fn admit(
-    public: tokio::net::TcpListener,
-    to: std::net::SocketAddr,
-    allow: Vec<ipnet::IpNet>,
-) {
-    loop {
-        let (mut client, peer) = match public.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "NFS accept failed");
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "NFS accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            if !allow.is_empty() && !allow.iter().any(|net| net.contains(&peer.ip())) {
+                tracing::warn!(client = %peer, "NFS client outside the allowed networks refused");
                 continue;
             }
-        };
-        if !allow.iter().any(|net| net.contains(&peer.ip())) {
-            tracing::warn!(client = %peer, "NFS client outside the allowed networks refused");
-            continue;
+            tokio::spawn(rpc::serve(stream, server.clone()));
         }
-        tokio::spawn(async move {
-            let Ok(mut server) = tokio::net::TcpStream::connect(to).await else {
-                return;
-            };
-            let _ = client.set_nodelay(true);
-            let _ = server.set_nodelay(true);
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-        });
-    }
+    }))
 }

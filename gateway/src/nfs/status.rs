@@ -1,6 +1,6 @@
 //! The one place gateway errors become NFS statuses.
 
-use nfs3_server::nfs3_types::nfs3::nfsstat3;
+use nfs3_types::nfs3::nfsstat3;
 
 use crate::error::Error;
 
