@@ -34,6 +34,17 @@ pub struct MetaClient {
     seq: Arc<AtomicU64>,
 }
 
+/// What [`MetaClient::serve`] sends.
+#[derive(Clone, Copy)]
+enum Op<'a> {
+    Command(&'a Request),
+    Query(&'a Query),
+}
+
+fn json(v: &impl Serialize) -> Result<Bytes, serde_json::Error> {
+    serde_json::to_vec(v).map(Bytes::from)
+}
+
 pub fn now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -148,7 +159,67 @@ impl MetaClient {
             now: now_ns(),
             cmd: cmd.clone(),
         };
-        self.call("/v1/command", &req).await
+        self.serve(Op::Command(&req)).await
+    }
+
+    /// A command or query, to a node of this process directly or else
+    /// over HTTP, with [`Self::call_at`]'s redirects and retries.
+    async fn serve(&self, op: Op<'_>) -> Result<Reply, Error> {
+        let deadline = Instant::now() + RETRY_FOR;
+        let mut backoff = Duration::from_millis(20);
+        let mut body = None;
+        loop {
+            let addr = self.target();
+            let result = match crate::local::find(&addr) {
+                Some(node) => {
+                    let served = async {
+                        match op {
+                            Op::Command(req) => {
+                                let size = crate::server::json_size(req);
+                                crate::server::serve_command(&node, req.clone(), size).await
+                            }
+                            Op::Query(q) => crate::server::serve_query(&node, q.clone()).await,
+                        }
+                    };
+                    tokio::time::timeout(REQUEST_TIMEOUT, served)
+                        .await
+                        .unwrap_or_else(|_| Err(Error::Unavailable(format!("{addr}: timed out"))))
+                }
+                None => {
+                    let (path, body) = match op {
+                        Op::Command(req) => ("/v1/command", body.get_or_insert_with(|| json(req))),
+                        Op::Query(q) => ("/v1/query", body.get_or_insert_with(|| json(q))),
+                    };
+                    match body {
+                        Ok(body) => match self.attempt(&addr, path, body).await {
+                            Ok(bytes) => Ok(serde_json::from_slice(&bytes)?),
+                            Err(e) => Err(e),
+                        },
+                        Err(e) => return Err(Error::Internal(e.to_string())),
+                    }
+                }
+            };
+            let err = match result {
+                Ok(r) => return Ok(r),
+                Err(e) => e,
+            };
+            match &err {
+                Error::NotLeader(Some(leader)) if *leader != addr => {
+                    *self.leader.lock().expect("leader lock") = Some(leader.clone());
+                    continue;
+                }
+                e if e.is_retryable() => self.move_on(),
+                _ => return Err(err),
+            }
+            if Instant::now() + backoff > deadline {
+                return Err(match err {
+                    Error::NotLeader(_) => Error::Unavailable("no metadata leader".into()),
+                    e => e,
+                });
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(500));
+        }
     }
 
     /// The Raft view of the node at `addr` (not redirected).
@@ -169,7 +240,7 @@ impl MetaClient {
     }
 
     pub async fn query(&self, q: &Query) -> Result<Reply, Error> {
-        self.call("/v1/query", q).await
+        self.serve(Op::Query(q)).await
     }
 
     pub async fn heartbeat(&self, hb: &Heartbeat) -> Result<(), Error> {

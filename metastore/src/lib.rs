@@ -11,12 +11,14 @@
 //! - [`state`]: the tables and the pure apply/query functions.
 //! - [`store`]: the redb database and its durability; [`db`]: opening it,
 //!   and its durable (quick-repair) transactions.
-//! - [`server`] / [`client`]: the HTTP/2 service and its client.
+//! - [`server`] / [`client`]: the HTTP/2 service and its client; `local`:
+//!   nodes of this process, which the client calls directly.
 
 pub mod api;
 pub mod client;
 pub mod db;
 pub mod error;
+mod local;
 mod metrics;
 pub mod raft;
 pub mod server;

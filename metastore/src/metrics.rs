@@ -30,6 +30,24 @@ pub(crate) async fn render(State(s): State<Arc<Shared>>) -> Response {
     reg.register(Box::new(scans.clone()))
         .expect("unique metric");
     scans.inc_by(s.scans.count.load(std::sync::atomic::Ordering::Relaxed));
+    let served = prometheus::IntCounterVec::new(
+        Opts::new(
+            "troika_meta_requests_total",
+            "Commands and queries this meta node was asked to serve",
+        ),
+        &["kind"],
+    )
+    .expect("metric");
+    reg.register(Box::new(served.clone()))
+        .expect("unique metric");
+    for (kind, n) in [
+        ("command", &s.served.commands),
+        ("query", &s.served.queries),
+    ] {
+        served
+            .with_label_values(&[kind])
+            .inc_by(n.load(std::sync::atomic::Ordering::Relaxed));
+    }
     if s.is_leader() {
         leader.set(1);
         if let Ok(st) = cluster_status(&s).await {

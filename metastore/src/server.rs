@@ -108,6 +108,14 @@ pub(crate) struct Shared {
     /// Scans of the whole blobs table, and what the last ones found; see
     /// [`ScanKey`].
     pub(crate) scans: ScanCache,
+    /// Commands and queries served, for `/metrics`.
+    pub(crate) served: Served,
+}
+
+#[derive(Default)]
+pub(crate) struct Served {
+    pub(crate) commands: std::sync::atomic::AtomicU64,
+    pub(crate) queries: std::sync::atomic::AtomicU64,
 }
 
 /// What a scan of the blobs table (repair work, trims, census) depends on
@@ -285,7 +293,9 @@ pub async fn run(
         node_down: config.node_down,
         orphan_age: config.orphan_age,
         scans: ScanCache::default(),
+        served: Served::default(),
     });
+    let _local = crate::local::register(&config.advertise, &shared);
     let watcher = tokio::spawn(watch_leadership(shared.clone()));
     let expirer = tokio::spawn(expire_uploads(shared.clone(), config.upload_expiry));
     let collector = tokio::spawn(collect_garbage(shared.clone(), config.gc_grace));
@@ -569,7 +579,7 @@ async fn ready(State(s): State<Arc<Shared>>) -> Response {
 }
 
 /// The length of `value` as JSON, without building it.
-fn json_size(value: &impl serde::Serialize) -> usize {
+pub(crate) fn json_size(value: &impl serde::Serialize) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -613,20 +623,27 @@ async fn command(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
         Ok(r) => r,
         Err(e) => return error_response(e),
     };
-    if body.len() > MAX_REQUEST_BYTES {
-        return error_response(Error::Invalid(format!(
-            "a command of {} bytes is over the {MAX_REQUEST_BYTES} a log entry may hold",
-            body.len()
+    reply(serve_command(&s, req, body.len()).await)
+}
+
+/// Proposes `req` (of `size` bytes as JSON) and waits for its outcome.
+pub(crate) async fn serve_command(s: &Shared, req: Request, size: usize) -> Result<Reply, Error> {
+    s.served
+        .commands
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if size > MAX_REQUEST_BYTES {
+        return Err(Error::Invalid(format!(
+            "a command of {size} bytes is over the {MAX_REQUEST_BYTES} a log entry may hold"
         )));
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
-    if s.proposals.send((req, body.len(), tx)).await.is_err() {
-        return error_response(Error::Unavailable("meta node shutting down".into()));
+    if s.proposals.send((req, size, tx)).await.is_err() {
+        return Err(Error::Unavailable("meta node shutting down".into()));
     }
     match rx.await {
-        Ok(Ok(Ok(reply))) => Json(reply).into_response(),
-        Ok(Ok(Err(e))) | Ok(Err(e)) => error_response(e),
-        Err(_) => error_response(Error::Unavailable("proposal dropped".into())),
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::Unavailable("proposal dropped".into())),
     }
 }
 
@@ -635,49 +652,55 @@ async fn query(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
         Ok(q) => q,
         Err(e) => return error_response(e),
     };
+    reply(serve_query(&s, q).await)
+}
+
+/// Answers `q` once this node is sure it leads (a ReadIndex round).
+pub(crate) async fn serve_query(s: &Arc<Shared>, q: Query) -> Result<Reply, Error> {
+    s.served
+        .queries
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match tokio::time::timeout(READ_TIMEOUT, s.raft.ensure_linearizable()).await {
         Err(_) => {
-            return error_response(Error::Unavailable(
+            return Err(Error::Unavailable(
                 "leadership could not be confirmed".into(),
             ))
         }
         Ok(Err(e)) => {
             let forward = e.forward_to_leader::<BasicNode>().is_some();
-            return error_response(not_leader(&s, forward, e));
+            return Err(not_leader(s, forward, e));
         }
         Ok(Ok(_)) => {}
     }
     match q {
         Query::RepairWork { node, limit } => {
-            return repair_work(&s, node, limit as usize).await;
+            return repair_work(s, node, limit as usize).await;
         }
         Query::ClusterStatus => {
-            return reply(
-                cluster_status(&s)
-                    .await
-                    .map(|st| Reply::Status(Box::new(st))),
-            );
+            return cluster_status(s)
+                .await
+                .map(|st| Reply::Status(Box::new(st)));
         }
         Query::Unplaced { node, blobs } => {
             let found = s.read(move |st| st.unplaced(node, &blobs)).await;
             let cutoff = crate::client::now_ns().saturating_sub(s.orphan_age.as_nanos() as u64);
-            return reply(found.map(|blobs| Reply::Unplaced { blobs, cutoff }));
+            return found.map(|blobs| Reply::Unplaced { blobs, cutoff });
         }
         Query::Placed { node, after, limit } => {
             let limit = (limit as usize).clamp(1, 10_000);
             let found = s.read(move |st| st.placed(node, after, limit)).await;
-            return reply(found.map(Reply::Placed));
+            return found.map(Reply::Placed);
         }
         _ => {}
     }
     let result = s.read(move |st| st.query(&q)).await;
-    reply(result.map(|r| match r {
+    result.map(|r| match r {
         Reply::Nodes(mut nodes) => {
-            annotate(&s, &mut nodes);
+            annotate(s, &mut nodes);
             Reply::Nodes(nodes)
         }
         other => other,
-    }))
+    })
 }
 
 /// Fills in what the leader knows of each node from its heartbeats: whether
@@ -757,9 +780,9 @@ fn settled(s: &Shared) -> bool {
 
 /// Answers `RepairWork`. Right after an election the leader has not heard
 /// from every node yet, so it hands out no work until it is settled.
-async fn repair_work(s: &Arc<Shared>, node: NodeId, limit: usize) -> Response {
+async fn repair_work(s: &Arc<Shared>, node: NodeId, limit: usize) -> Result<Reply, Error> {
     if !settled(s) {
-        return Json(Reply::Repairs(Vec::new())).into_response();
+        return Ok(Reply::Repairs(Vec::new()));
     }
     let result = async {
         let (_, view) = nodes_and_view(s).await?;
@@ -787,7 +810,7 @@ async fn repair_work(s: &Arc<Shared>, node: NodeId, limit: usize) -> Response {
         Ok(work)
     }
     .await;
-    reply(result.map(Reply::Repairs))
+    result.map(Reply::Repairs)
 }
 
 /// The storage layer's health, for `troika admin status` and the metrics.

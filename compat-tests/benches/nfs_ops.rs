@@ -1,0 +1,291 @@
+//! NFS workloads of a web host against `troika server`, with the server's
+//! CPU and the metadata requests each NFS call costs:
+//! `cargo bench -p compat-tests --bench nfs_ops`.
+//!
+//! The client is `nfs3_client` speaking the calls a kernel client makes
+//! for each workload (a `tar x` is CREATE, WRITE and COMMIT per file; an
+//! `ls -lR` is READDIRPLUS per directory; a `stat` storm is LOOKUP, GETATTR
+//! and ACCESS per file). Sizes: TROIKA_BENCH_FILES (default 2000) 4 KiB
+//! files, spread over directories of 100; TROIKA_BENCH_MIB (default 256)
+//! for the sequential file, written in 1 MiB and 128 KiB WRITEs and (at
+//! most 16 MiB of it) in 4 KiB WRITEs, 8 connections each. Baseline: an S3
+//! PUT of the same file through the same server, and the server's CPU is
+//! read from /proc.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::Instant;
+
+use common::nfs::{self, Nfs};
+use common::*;
+use nfs3_client::nfs3_types::nfs3::*;
+
+/// User plus system CPU seconds the process has used.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15, so 11 and 12 after the state.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Commands plus queries the meta node has served.
+fn meta_requests(meta: &str) -> u64 {
+    let Some((200, body)) = http_get(meta, "/metrics") else {
+        return 0;
+    };
+    body.lines()
+        .filter(|l| l.starts_with("troika_meta_requests_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+struct Probe<'a> {
+    pid: u32,
+    meta: &'a str,
+    start: Instant,
+    cpu: f64,
+    reqs: u64,
+}
+
+impl<'a> Probe<'a> {
+    fn new(pid: u32, meta: &'a str) -> Self {
+        Self {
+            pid,
+            meta,
+            start: Instant::now(),
+            cpu: cpu_secs(pid),
+            reqs: meta_requests(meta),
+        }
+    }
+
+    /// Prints a workload's line: `calls` NFS calls over `units` items.
+    fn report(self, what: &str, units: usize, unit: &str, calls: usize) {
+        let secs = self.start.elapsed().as_secs_f64();
+        let cpu = cpu_secs(self.pid) - self.cpu;
+        let reqs = meta_requests(self.meta).saturating_sub(self.reqs);
+        println!(
+            "{what:<44} {secs:>7.2} s  {:>8.0} {unit}/s  server CPU {:>7.0} µs/{unit}, {:>5.0} µs/call  meta requests {:.2}/call",
+            units as f64 / secs,
+            cpu * 1e6 / units as f64,
+            cpu * 1e6 / calls as f64,
+            reqs as f64 / calls as f64,
+        );
+    }
+}
+
+async fn access(n: &mut Nfs, fh: &Fh) {
+    let r = n
+        .conn
+        .access(&ACCESS3args {
+            object: fh.clone(),
+            access: ACCESS3_READ | ACCESS3_LOOKUP,
+        })
+        .await
+        .expect("rpc");
+    assert!(matches!(r, Nfs3Result::Ok(_)), "ACCESS failed");
+}
+
+type Fh = nfs::Fh;
+
+fn main() {
+    let files: usize = env_or("TROIKA_BENCH_FILES", 2000);
+    let mib: usize = env_or("TROIKA_BENCH_MIB", 256);
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let server = start_server(&data_dir, dir.path());
+    wait_ready(&server.addr);
+    let info = read_cluster_json(&data_dir);
+    let pid = server.pid().unwrap();
+    let nfs_addr = info["nfs_endpoint"].as_str().unwrap().to_string();
+    let meta = info["meta_endpoint"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s3 = s3(
+            &format!("http://{}", server.addr),
+            info["access_key"].as_str().unwrap(),
+            info["secret_key"].as_str().unwrap(),
+        );
+        s3.create_bucket().bucket("bench").send().await.unwrap();
+        let mut n = nfs::mount_wait(&nfs_addr, "/").await;
+        let bucket = n.path("bench").await.unwrap();
+        let four_k = data(4096, 3);
+        println!("{files} files of 4 KiB in directories of 100; {mib} MiB sequential file");
+
+        // Small files, one writer: CREATE, WRITE, COMMIT each.
+        let one = n.mkdir(&bucket, "one").await.unwrap();
+        let p = Probe::new(pid, &meta);
+        let mut dirs = Vec::new();
+        for i in 0..files {
+            if i % 100 == 0 {
+                dirs.push(n.mkdir(&one, &format!("d{}", i / 100)).await.unwrap());
+            }
+            let fh = n
+                .create(dirs.last().unwrap(), &format!("f{i}"))
+                .await
+                .unwrap();
+            n.write(&fh, 0, &four_k).await.unwrap();
+            n.commit(&fh).await.unwrap();
+        }
+        p.report(
+            "4 KiB files, 1 writer",
+            files,
+            "file",
+            files * 3 + dirs.len(),
+        );
+
+        // Eight writers, each its own connection and directories.
+        let eight = n.mkdir(&bucket, "eight").await.unwrap();
+        let p = Probe::new(pid, &meta);
+        let mut tasks = Vec::new();
+        for w in 0..8 {
+            let addr = nfs_addr.clone();
+            let eight = eight.clone();
+            let four_k = four_k.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut n = nfs::mount_wait(&addr, "/").await;
+                let mut dir = None;
+                for (k, i) in (w..files).step_by(8).enumerate() {
+                    if k % 100 == 0 {
+                        dir = Some(n.mkdir(&eight, &format!("w{w}d{}", k / 100)).await.unwrap());
+                    }
+                    let fh = n
+                        .create(dir.as_ref().unwrap(), &format!("f{i}"))
+                        .await
+                        .unwrap();
+                    n.write(&fh, 0, &four_k).await.unwrap();
+                    n.commit(&fh).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        p.report("4 KiB files, 8 writers", files, "file", files * 3);
+
+        // ls -lR: READDIRPLUS of every directory (attributes come with it).
+        let p = Probe::new(pid, &meta);
+        let mut entries = 0;
+        let mut calls = 0;
+        let mut stack = vec![bucket.clone()];
+        while let Some(d) = stack.pop() {
+            let list = n.readdir(&d, 64 * 1024).await.unwrap();
+            calls += 1 + list.len() * 160 / (64 * 1024);
+            for (name, _, a) in list {
+                entries += 1;
+                if a.type_ == ftype3::NF3DIR {
+                    stack.push(n.lookup(&d, &name).await.unwrap());
+                    calls += 1;
+                }
+            }
+        }
+        p.report("ls -lR (READDIRPLUS)", entries, "entry", calls);
+
+        // stat storm: LOOKUP, GETATTR, ACCESS of every file.
+        let p = Probe::new(pid, &meta);
+        for (i, d) in dirs.iter().enumerate() {
+            for j in 0..100.min(files - i * 100) {
+                let fh = n.lookup(d, &format!("f{}", i * 100 + j)).await.unwrap();
+                n.getattr(&fh).await.unwrap();
+                access(&mut n, &fh).await;
+            }
+        }
+        p.report("stat (LOOKUP, GETATTR, ACCESS)", files, "file", files * 3);
+
+        // rm -rf of the one-writer tree.
+        let p = Probe::new(pid, &meta);
+        for (i, d) in dirs.iter().enumerate() {
+            for j in 0..100.min(files - i * 100) {
+                n.remove(d, &format!("f{}", i * 100 + j)).await.unwrap();
+            }
+            n.rmdir(&one, &format!("d{i}")).await.unwrap();
+        }
+        p.report("rm -rf", files, "file", files + dirs.len());
+
+        // Sequential writes, 8 connections, stripes of `piece` bytes.
+        let body = bytes::Bytes::from(data(mib << 20, 5));
+        let p = Probe::new(pid, &meta);
+        s3.put_object()
+            .bucket("bench")
+            .key("s3.bin")
+            .body(aws_sdk_s3::primitives::ByteStream::from(body.clone()))
+            .send()
+            .await
+            .unwrap();
+        p.report(&format!("S3 PUT {mib} MiB (baseline)"), mib, "MiB", 1);
+        for piece in [1 << 20, 128 << 10, 4 << 10] {
+            let len = if piece == 4096 {
+                (mib << 20).min(16 << 20)
+            } else {
+                mib << 20
+            };
+            let name = format!("seq{piece}");
+            let fh = n.create(&bucket, &name).await.unwrap();
+            let p = Probe::new(pid, &meta);
+            let mut tasks = Vec::new();
+            for c in 0..8usize {
+                let addr = nfs_addr.clone();
+                let body = body.clone();
+                let fh = fh.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut n = nfs::mount_wait(&addr, "/").await;
+                    for off in (c * piece..len).step_by(8 * piece) {
+                        let end = (off + piece).min(len);
+                        n.write(&fh, off as u64, &body[off..end]).await.unwrap();
+                    }
+                    n.commit(&fh).await.unwrap();
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            p.report(
+                &format!("write {} MiB in {} KiB WRITEs", len >> 20, piece >> 10),
+                len >> 20,
+                "MiB",
+                len / piece + 8,
+            );
+        }
+
+        // Read the 1 MiB-written file back, 8 connections.
+        let fh = n.lookup(&bucket, &format!("seq{}", 1 << 20)).await.unwrap();
+        let p = Probe::new(pid, &meta);
+        let len = mib << 20;
+        let mut tasks = Vec::new();
+        for c in 0..8usize {
+            let addr = nfs_addr.clone();
+            let fh = fh.clone();
+            let body = body.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut n = nfs::mount_wait(&addr, "/").await;
+                for off in (c << 20..len).step_by(8 << 20) {
+                    let (got, _) = n.read(&fh, off as u64, 1 << 20).await.unwrap();
+                    assert_eq!(got[..], body[off..(off + (1 << 20)).min(len)]);
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        p.report(
+            &format!("read {mib} MiB in 1 MiB READs"),
+            mib,
+            "MiB",
+            len >> 20,
+        );
+    });
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
