@@ -1,7 +1,8 @@
 //! NFSv3 against real clusters with the `nfs3_client` crate: the
 //! procedures, bad input, S3 and NFS seeing each other's changes at once
 //! on every gateway, handles valid across gateways and restarts, and a
-//! gateway killed mid-write losing nothing it acknowledged.
+//! gateway killed mid-write losing nothing it acknowledged (and its
+//! clients resending what it held unstable).
 
 mod common;
 
@@ -9,7 +10,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use common::nfs::*;
 use common::*;
 use nfs3_client::nfs3_types::nfs3::{
-    createhow3, createverf3, ftype3, nfsstat3, sattr3, set_atime, set_mtime, Nfs3Option,
+    createhow3, createverf3, ftype3, nfsstat3, sattr3, set_atime, set_mtime, stable_how, Nfs3Option,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -44,11 +45,11 @@ async fn every_procedure_and_bad_input() {
         (1000, 1000),
         "a new file belongs to its caller"
     );
-    let w = n.write(&f, 0, b"x").await.unwrap();
+    let w = n.write_stable(&f, 0, b"x").await.unwrap();
     assert_eq!(
         w.committed,
-        nfs3_client::nfs3_types::nfs3::stable_how::FILE_SYNC,
-        "every WRITE is durable before its reply"
+        stable_how::FILE_SYNC,
+        "a FILE_SYNC WRITE is durable before its reply"
     );
     // Overwrite in the middle, across a piece boundary.
     let patch = data(4096, 6);
@@ -501,7 +502,9 @@ async fn gateway_killed_mid_write_loses_nothing_acknowledged() {
     let dir = n.path("logs").await.unwrap();
     let f = n.create(&dir, "big.log").await.unwrap();
     let body = data(24 << 20, 9);
-    // UNSTABLE writes, no COMMIT: each reply already means durable.
+    // UNSTABLE writes with a COMMIT after every 2 MiB, as a client
+    // flushing its cache does: bytes are acknowledged once a COMMIT answers
+    // the verifier their WRITEs got.
     let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let writer = tokio::spawn({
@@ -509,16 +512,26 @@ async fn gateway_killed_mid_write_loses_nothing_acknowledged() {
         let body = body.clone();
         let acked = acked.clone();
         async move {
+            let mut verfs = Vec::new();
             for (i, piece) in body.chunks(1 << 20).enumerate() {
                 if i == 12 {
                     let _ = tx.send(());
                 }
                 // Once the gateway is gone the helper panics on the
                 // transport error, which ends this task.
-                if n.write(&f, (i << 20) as u64, piece).await.is_err() {
-                    break;
+                match n.write(&f, (i << 20) as u64, piece).await {
+                    Ok(ok) => verfs.push(ok.verf),
+                    Err(_) => break,
                 }
-                acked.store((i + 1) << 20, std::sync::atomic::Ordering::SeqCst);
+                if i % 2 == 1 {
+                    let Ok(verf) = n.commit_verf(&f).await else {
+                        break;
+                    };
+                    if verfs.iter().all(|v| *v == verf) {
+                        acked.store((i + 1) << 20, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    verfs.clear();
+                }
             }
         }
     });
@@ -526,10 +539,70 @@ async fn gateway_killed_mid_write_loses_nothing_acknowledged() {
     c.gateways[0].kill();
     let _ = writer.await;
     let acked = acked.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(acked >= 12 << 20, "{acked}");
+    assert!(acked >= 10 << 20, "{acked}");
     c.gateways[0].restart();
     let mut n = mount_wait(&c.nfs[0], "/").await;
     let got = n.read_all(&f).await.unwrap();
     assert!(got.len() >= acked, "{} < {acked}", got.len());
     assert_eq!(got[..acked], body[..acked], "acknowledged bytes intact");
+}
+
+/// UNSTABLE WRITEs are buffered in the gateway until COMMIT. A gateway
+/// killed before the COMMIT comes back with another write verifier, so the
+/// client knows to resend; what it then commits is there for every gateway
+/// and for S3.
+#[tokio::test(flavor = "multi_thread")]
+async fn unstable_writes_a_killed_gateway_lost_are_resent() {
+    let mut c = Cluster::start(3, 2);
+    let s3 = client(&c, 0);
+    s3.create_bucket().bucket("uploads").send().await.unwrap();
+    let mut n = mount_wait(&c.nfs[0], "/").await;
+    let dir = n.path("uploads").await.unwrap();
+    let f = n.create(&dir, "video.mp4").await.unwrap();
+    // 3 MiB in 64 KiB WRITEs: below a blob, so all of it stays buffered.
+    let body = data(3 << 20, 4);
+    let mut verfs = std::collections::HashSet::new();
+    for (i, piece) in body.chunks(64 << 10).enumerate() {
+        let ok = n.write(&f, (i << 16) as u64, piece).await.unwrap();
+        assert_eq!(ok.committed, stable_how::UNSTABLE);
+        verfs.insert(ok.verf.0);
+    }
+    assert_eq!(verfs.len(), 1, "one verifier while the gateway lives");
+    // This gateway sees its own unstable bytes at once.
+    assert_eq!(n.getattr(&f).await.unwrap().size, body.len() as u64);
+    let (head, _) = n.read(&f, 0, 1 << 20).await.unwrap();
+    assert_eq!(head[..], body[..1 << 20]);
+
+    c.gateways[0].kill();
+    c.gateways[0].restart();
+    let mut n = mount_wait(&c.nfs[0], "/").await;
+    let verf = n.commit_verf(&f).await.unwrap();
+    assert!(
+        !verfs.contains(&verf.0),
+        "a restarted gateway answers COMMIT with the verifier its lost WRITEs got"
+    );
+    // The client resends everything since its last good COMMIT.
+    let mut resent = std::collections::HashSet::new();
+    for (i, piece) in body.chunks(64 << 10).enumerate() {
+        resent.insert(n.write(&f, (i << 16) as u64, piece).await.unwrap().verf.0);
+    }
+    let verf = n.commit_verf(&f).await.unwrap();
+    assert_eq!(resent, [verf.0].into(), "the resent bytes are committed");
+
+    // Committed: every gateway and S3 see it.
+    let mut other = mount_wait(&c.nfs[1], "/").await;
+    assert_eq!(other.read_all(&f).await.unwrap(), body);
+    let got = s3
+        .get_object()
+        .bucket("uploads")
+        .key("video.mp4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes()[..], body[..]);
+    // FILE_SYNC writes are durable on return, and say so.
+    let ok = n.write_stable(&f, 0, b"ftyp").await.unwrap();
+    assert_eq!(ok.committed, stable_how::FILE_SYNC);
+    let (got, _) = other.read(&f, 0, 4).await.unwrap();
+    assert_eq!(got, b"ftyp");
 }

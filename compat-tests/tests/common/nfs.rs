@@ -204,14 +204,36 @@ impl Nfs {
         res(r).map(|ok| String::from_utf8(ok.data.0.to_vec()).expect("utf-8"))
     }
 
+    /// An UNSTABLE WRITE: durable only once a COMMIT answers its verifier.
     pub async fn write(&mut self, fh: &Fh, offset: u64, data: &[u8]) -> NfsResult<WRITE3resok> {
+        self.write_how(fh, offset, data, stable_how::UNSTABLE).await
+    }
+
+    /// A FILE_SYNC WRITE: durable on return.
+    pub async fn write_stable(
+        &mut self,
+        fh: &Fh,
+        offset: u64,
+        data: &[u8],
+    ) -> NfsResult<WRITE3resok> {
+        self.write_how(fh, offset, data, stable_how::FILE_SYNC)
+            .await
+    }
+
+    pub async fn write_how(
+        &mut self,
+        fh: &Fh,
+        offset: u64,
+        data: &[u8],
+        stable: stable_how,
+    ) -> NfsResult<WRITE3resok> {
         let r = self
             .conn
             .write(&WRITE3args {
                 file: fh.clone(),
                 offset,
                 count: data.len() as u32,
-                stable: stable_how::UNSTABLE,
+                stable,
                 data: Opaque::borrowed(data),
             })
             .await
@@ -260,6 +282,11 @@ impl Nfs {
     }
 
     pub async fn commit(&mut self, fh: &Fh) -> NfsResult<()> {
+        self.commit_verf(fh).await.map(drop)
+    }
+
+    /// COMMIT, answering the verifier.
+    pub async fn commit_verf(&mut self, fh: &Fh) -> NfsResult<writeverf3> {
         let r = self
             .conn
             .commit(&COMMIT3args {
@@ -269,7 +296,7 @@ impl Nfs {
             })
             .await
             .expect("rpc");
-        res(r).map(drop)
+        res(r).map(|ok| ok.verf)
     }
 
     pub async fn remove(&mut self, dir: &Fh, n: &str) -> NfsResult<()> {

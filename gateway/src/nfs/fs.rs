@@ -2,12 +2,14 @@
 //! identity passed to every call that creates or changes ownership.
 //!
 //! Every call goes to the metastore (linearizable, through the leader), so
-//! what another gateway or an S3 client changed shows at once; the gateway
-//! caches nothing. Every WRITE is durable before its reply: its bytes are a
-//! blob fsynced on at least two storage nodes, and its extent is committed.
-//! WRITE therefore answers FILE_SYNC whatever the client asked, and COMMIT
-//! has nothing left to do.
+//! what another gateway or an S3 client changed shows at once. UNSTABLE
+//! WRITEs are gathered in this gateway ([`super::buffer`]) and stored at
+//! COMMIT, as blobs of the normal size; this gateway's own calls see them
+//! at once (sizes in attributes; READ and SETATTR store them first).
+//! FILE_SYNC and DATA_SYNC WRITEs are durable on return: the bytes are a
+//! blob fsynced on at least two storage nodes, and the extent committed.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -16,14 +18,16 @@ use metastore::api::{Command, DirEntry, InodeId, NodeAttr, NodeKind, Query, Repl
 use metastore::client::now_ns;
 use nfs3_types::nfs3::{
     fattr3, ftype3, nfs_fh3, nfsstat3, nfstime3, sattr3, set_atime, set_mtime, specdata3,
-    Nfs3Option,
+    writeverf3, Nfs3Option,
 };
 use nfs3_types::xdr_codec::Opaque;
 
+use super::buffer::{Buffers, FileBuf, GATEWAY_LIMIT, QUIET};
 use super::caller::Caller;
 use super::handle::{Handle, HandleKey, HANDLE_GENERATION};
 use super::status::status;
 use super::NfsConfig;
+use crate::data::{BLOBS_IN_FLIGHT, BLOB_MAX_BYTES};
 use crate::error::Error;
 use crate::server::Gateway;
 
@@ -40,6 +44,7 @@ struct Inner {
     /// The export's root directory.
     root: InodeId,
     config: NfsConfig,
+    buffers: Buffers,
 }
 
 fn nfs(e: Error) -> nfsstat3 {
@@ -65,6 +70,15 @@ fn name_of(name: &[u8]) -> NfsResult<String> {
     Ok(name)
 }
 
+/// A verifier no earlier start of this gateway used.
+fn boot_verifier() -> u64 {
+    let ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    ns ^ (u64::from(std::process::id()) << 48)
+}
+
 fn dot(name: &str) -> bool {
     name == "." || name == ".."
 }
@@ -81,15 +95,38 @@ fn ns_of(t: &nfstime3) -> u64 {
 }
 
 impl TroikaFs {
+    /// The file system, and (in the background, while it lives) the
+    /// flushing of files whose unstable bytes have been quiet a while.
     pub fn new(gw: Arc<Gateway>, keys: HandleKey, root: InodeId, config: NfsConfig) -> Self {
-        Self {
+        let fs = Self {
             inner: Arc::new(Inner {
                 gw,
                 keys,
                 root,
                 config,
+                buffers: Buffers::new(boot_verifier()),
             }),
-        }
+        };
+        let weak = Arc::downgrade(&fs.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(QUIET / 4).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let fs = TroikaFs { inner };
+                let before = std::time::Instant::now() - QUIET;
+                for inode in fs.inner.buffers.quiet(before) {
+                    if let Err(e) = fs.flush(inode, true).await {
+                        tracing::warn!(inode, status = ?e, "storing quiet unstable writes failed");
+                    }
+                }
+            }
+        });
+        fs
+    }
+
+    /// The write verifier: changes when unstable bytes are lost.
+    pub fn verf(&self) -> writeverf3 {
+        writeverf3(self.inner.buffers.verifier().to_be_bytes())
     }
 
     fn meta(&self) -> &metastore::MetaClient {
@@ -174,7 +211,11 @@ impl TroikaFs {
         }
     }
 
+    /// A node's attributes as NFS shows them, buffered bytes counted.
     pub fn fattr(&self, a: &NodeAttr) -> fattr3 {
+        let mut a = a.clone();
+        self.inner.buffers.overlay(&mut a);
+        let a = &a;
         let (mode, uid, gid) = self.owner(a);
         fattr3 {
             type_: match a.kind {
@@ -287,6 +328,10 @@ impl TroikaFs {
         current: Option<NodeAttr>,
     ) -> NfsResult<NodeAttr> {
         self.writable()?;
+        if attr.size.is_some() {
+            // A truncation applies after the bytes written before it.
+            self.flush(inode, true).await?;
+        }
         let now = now_ns();
         let owner_change = !matches!(
             (&attr.mode, &attr.uid, &attr.gid),
@@ -390,6 +435,7 @@ impl TroikaFs {
         offset: u64,
         count: u32,
     ) -> NfsResult<(NodeAttr, Vec<u8>, bool)> {
+        self.flush(inode, true).await?;
         let range = match self
             .meta()
             .query(&Query::ReadRange {
@@ -446,6 +492,8 @@ impl TroikaFs {
     /// Writes `data` at `offset`: durable on return.
     pub async fn write(&self, inode: InodeId, offset: u64, data: Vec<u8>) -> NfsResult<NodeAttr> {
         self.writable()?;
+        // Bytes buffered earlier must not land over these later.
+        self.flush(inode, true).await?;
         if data.is_empty() {
             return self.node(inode).await;
         }
@@ -472,6 +520,162 @@ impl TroikaFs {
             })
             .await?;
         Self::node_reply(r)
+    }
+
+    /// Buffers `data` at `offset` until COMMIT; answers the file's
+    /// attributes and the verifier the bytes were buffered under.
+    pub async fn write_unstable(
+        &self,
+        inode: InodeId,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> NfsResult<(NodeAttr, writeverf3)> {
+        self.writable()?;
+        // Read before buffering: a flush that loses these bytes changes it
+        // after taking them, so the client sees the change.
+        let verf = self.verf();
+        let bufs = &self.inner.buffers;
+        let (file_bytes, attr) = loop {
+            {
+                let mut files = bufs.files.lock().expect("buffers lock");
+                if let Some(f) = files.get_mut(&inode) {
+                    let before = f.runs.bytes();
+                    f.runs.insert(offset, &data);
+                    f.last_write = std::time::Instant::now();
+                    let after = f.runs.bytes();
+                    if after >= before {
+                        bufs.total.fetch_add(after - before, Ordering::Relaxed);
+                    } else {
+                        bufs.total.fetch_sub(before - after, Ordering::Relaxed);
+                    }
+                    break (after, f.attr());
+                }
+            }
+            // This gateway holds nothing of the file yet: see what it is.
+            let a = self.node(inode).await?;
+            match a.kind {
+                NodeKind::File => {}
+                NodeKind::Dir => return Err(nfsstat3::NFS3ERR_ISDIR),
+                NodeKind::Symlink => return Err(nfsstat3::NFS3ERR_INVAL),
+            }
+            bufs.files
+                .lock()
+                .expect("buffers lock")
+                .entry(inode)
+                .or_insert_with(|| FileBuf {
+                    runs: Default::default(),
+                    attr: a,
+                    flushing_end: 0,
+                    last_write: std::time::Instant::now(),
+                    flush: Default::default(),
+                });
+        };
+        // Scattered runs store whole, once they add up to a few blobs.
+        if bufs.total.load(Ordering::Relaxed) > GATEWAY_LIMIT || file_bytes >= 4 * BLOB_MAX_BYTES {
+            self.flush(inode, true).await?;
+        } else if file_bytes >= BLOB_MAX_BYTES {
+            self.flush(inode, false).await?;
+        }
+        Ok((attr, verf))
+    }
+
+    /// Stores `inode`'s buffered bytes: all of them (`whole`), or the whole
+    /// blobs' worth of each run.
+    pub async fn flush(&self, inode: InodeId, whole: bool) -> NfsResult<()> {
+        let bufs = &self.inner.buffers;
+        let lock = match bufs.files.lock().expect("buffers lock").get(&inode) {
+            Some(f) => f.flush.clone(),
+            None => return Ok(()),
+        };
+        let _flushing = lock.lock().await;
+        let taken = {
+            let mut files = bufs.files.lock().expect("buffers lock");
+            let Some(f) = files.get_mut(&inode) else {
+                return Ok(());
+            };
+            let taken = f.runs.take(whole, BLOB_MAX_BYTES);
+            let bytes: usize = taken.iter().map(|(_, d)| d.len()).sum();
+            bufs.total.fetch_sub(bytes, Ordering::Relaxed);
+            f.flushing_end = taken
+                .iter()
+                .map(|(s, d)| s + d.len() as u64)
+                .max()
+                .unwrap_or(0);
+            if taken.is_empty() && f.runs.bytes() == 0 {
+                files.remove(&inode);
+            }
+            taken
+        };
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let stored = self.store_runs(inode, taken).await;
+        let mut files = bufs.files.lock().expect("buffers lock");
+        if let Some(f) = files.get_mut(&inode) {
+            f.flushing_end = 0;
+            if let Ok(a) = &stored {
+                f.attr = a.clone();
+            }
+            if f.runs.bytes() == 0 {
+                files.remove(&inode);
+            }
+        }
+        match stored {
+            Ok(_) => Ok(()),
+            // The file is gone: so are its unstored bytes, rightly.
+            Err(s @ (nfsstat3::NFS3ERR_STALE | nfsstat3::NFS3ERR_NOENT)) => Err(s),
+            Err(s) => {
+                bufs.lost();
+                Err(s)
+            }
+        }
+    }
+
+    /// Stores runs of bytes as blobs of at most the normal size and places
+    /// them in `inode`; answers the file's attributes after.
+    async fn store_runs(&self, inode: InodeId, runs: Vec<(u64, Vec<u8>)>) -> NfsResult<NodeAttr> {
+        let mut pieces = Vec::new();
+        for (start, run) in runs {
+            let run = Bytes::from(run);
+            let mut at = 0;
+            while at < run.len() {
+                let end = (at + BLOB_MAX_BYTES).min(run.len());
+                pieces.push((start + at as u64, run.slice(at..end)));
+                at = end;
+            }
+        }
+        let stored: Vec<NfsResult<NodeAttr>> = futures::stream::iter(pieces)
+            .map(|(offset, bytes)| async move {
+                let blob = self.inner.gw.data.store_blob(bytes).await.map_err(nfs)?;
+                let r = self
+                    .command(Command::WriteFile {
+                        inode,
+                        offset,
+                        blob,
+                        now: now_ns(),
+                    })
+                    .await?;
+                Self::node_reply(r)
+            })
+            .buffer_unordered(BLOBS_IN_FLIGHT)
+            .collect()
+            .await;
+        let mut last: Option<NodeAttr> = None;
+        for r in stored {
+            let a = r?;
+            last = Some(match last {
+                Some(l) if l.ctime > a.ctime => NodeAttr {
+                    size: l.size.max(a.size),
+                    ..l
+                },
+                Some(l) => NodeAttr {
+                    size: l.size.max(a.size),
+                    ..a
+                },
+                None => a,
+            });
+        }
+        Ok(last.expect("at least one piece"))
     }
 
     /// A new regular file (or, UNCHECKED, the existing one with `attr`'s

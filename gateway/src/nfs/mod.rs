@@ -6,6 +6,7 @@
 //! [`handle`] mints and checks file handles, [`status`] turns errors into
 //! NFS statuses. The `nfs3_types` crate is the XDR.
 
+pub mod buffer;
 pub mod caller;
 pub mod fs;
 pub mod handle;
@@ -18,7 +19,6 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use metastore::api::{InodeId, Reply, ROOT_INODE};
-use nfs3_types::nfs3::writeverf3;
 
 use crate::error::Error;
 use crate::server::Gateway;
@@ -94,14 +94,12 @@ struct Server {
     /// `/` or `/bucket`.
     export: String,
     port: u16,
-    /// Changes with every start of the gateway (RFC 1813's write verifier).
-    verf: writeverf3,
 }
 
 impl rpc::Service for Server {
     async fn call(&self, call: rpc::Call) -> rpc::Reply {
         let (prog, vers) = match call.prog {
-            nfs3_types::nfs3::PROGRAM => (procs::call(&self.fs, self.verf, &call).boxed(), 3),
+            nfs3_types::nfs3::PROGRAM => (procs::call(&self.fs, &call).boxed(), 3),
             nfs3_types::mount::PROGRAM => (mount::call(&self.fs, &self.export, &call).boxed(), 3),
             nfs3_types::portmap::PROGRAM => (
                 std::future::ready(mount::portmap(self.port, &call)).boxed(),
@@ -117,15 +115,6 @@ impl rpc::Service for Server {
         }
         prog.await
     }
-}
-
-/// A verifier no earlier start of this gateway used.
-fn boot_verifier() -> writeverf3 {
-    let ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    writeverf3((ns ^ u64::from(std::process::id())).to_be_bytes())
 }
 
 /// Binds the NFS port and serves it in the background. Connections from
@@ -152,7 +141,6 @@ pub async fn spawn(
         fs: TroikaFs::new(gw, HandleKey::new(secret, root), root, config),
         export,
         port,
-        verf: boot_verifier(),
     });
     Ok(tokio::spawn(async move {
         loop {

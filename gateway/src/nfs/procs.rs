@@ -35,8 +35,8 @@ fn after(fs: &TroikaFs, a: &metastore::api::NodeAttr) -> wcc_data {
     }
 }
 
-/// Serves one NFS call. `verf` is this gateway's write verifier.
-pub async fn call(fs: &TroikaFs, verf: writeverf3, call: &Call) -> Reply {
+/// Serves one NFS call.
+pub async fn call(fs: &TroikaFs, call: &Call) -> Reply {
     use NFS_PROGRAM::*;
     let caller = call.caller.clone().unwrap_or_else(Caller::anonymous);
     let Ok(proc) = NFS_PROGRAM::try_from(call.proc) else {
@@ -58,7 +58,7 @@ pub async fn call(fs: &TroikaFs, verf: writeverf3, call: &Call) -> Reply {
         NFSPROC3_ACCESS => run!(ACCESS3args, |a| access(fs, a)),
         NFSPROC3_READLINK => run!(READLINK3args, |a| readlink(fs, a)),
         NFSPROC3_READ => run!(READ3args, |a| read(fs, a)),
-        NFSPROC3_WRITE => run!(WRITE3args<'static>, |a| write(fs, verf, a)),
+        NFSPROC3_WRITE => run!(WRITE3args<'static>, |a| write(fs, a)),
         NFSPROC3_CREATE => run!(CREATE3args<'static>, |a| create(fs, &caller, a)),
         NFSPROC3_MKDIR => run!(MKDIR3args<'static>, |a| mkdir(fs, &caller, a)),
         NFSPROC3_SYMLINK => run!(SYMLINK3args<'static>, |a| symlink(fs, &caller, a)),
@@ -86,7 +86,7 @@ pub async fn call(fs: &TroikaFs, verf: writeverf3, call: &Call) -> Reply {
         NFSPROC3_FSSTAT => run!(FSSTAT3args, |a| fsstat(fs, a)),
         NFSPROC3_FSINFO => run!(FSINFO3args, |a| fsinfo(fs, a)),
         NFSPROC3_PATHCONF => run!(PATHCONF3args, |a| pathconf(fs, a)),
-        NFSPROC3_COMMIT => run!(COMMIT3args, |a| commit(fs, verf, a)),
+        NFSPROC3_COMMIT => run!(COMMIT3args, |a| commit(fs, a)),
     }
 }
 
@@ -211,7 +211,7 @@ async fn read(fs: &TroikaFs, a: READ3args) -> READ3res<'static> {
     }
 }
 
-async fn write(fs: &TroikaFs, verf: writeverf3, a: WRITE3args<'static>) -> WRITE3res {
+async fn write(fs: &TroikaFs, a: WRITE3args<'static>) -> WRITE3res {
     let r = async {
         let inode = fs.inode(&a.file)?;
         let mut data = a.data.into_owned();
@@ -219,15 +219,19 @@ async fn write(fs: &TroikaFs, verf: writeverf3, a: WRITE3args<'static>) -> WRITE
             data.truncate(a.count as usize);
         }
         let count = data.len() as u32;
-        fs.write(inode, a.offset, data).await.map(|n| (n, count))
+        if a.stable == stable_how::UNSTABLE {
+            let (n, verf) = fs.write_unstable(inode, a.offset, data).await?;
+            return Ok((n, count, stable_how::UNSTABLE, verf));
+        }
+        let n = fs.write(inode, a.offset, data).await?;
+        Ok((n, count, stable_how::FILE_SYNC, fs.verf()))
     }
     .await;
     match r {
-        Ok((n, count)) => WRITE3res::Ok(WRITE3resok {
+        Ok((n, count, committed, verf)) => WRITE3res::Ok(WRITE3resok {
             file_wcc: after(fs, &n),
             count,
-            // Durable on return, whatever the client asked.
-            committed: stable_how::FILE_SYNC,
+            committed,
             verf,
         }),
         Err(s) => WRITE3res::Err((s, WRITE3resfail::default())),
@@ -534,12 +538,18 @@ async fn pathconf(fs: &TroikaFs, a: PATHCONF3args) -> PATHCONF3res {
     }
 }
 
-async fn commit(fs: &TroikaFs, verf: writeverf3, a: COMMIT3args) -> COMMIT3res {
-    // Every WRITE was durable before its reply.
-    match async { fs.node(fs.inode(&a.file)?).await }.await {
+async fn commit(fs: &TroikaFs, a: COMMIT3args) -> COMMIT3res {
+    let r = async {
+        let inode = fs.inode(&a.file)?;
+        fs.flush(inode, true).await?;
+        fs.node(inode).await
+    }
+    .await;
+    match r {
+        // Read after the flush: a flush that lost bytes changed it.
         Ok(n) => COMMIT3res::Ok(COMMIT3resok {
             file_wcc: after(fs, &n),
-            verf,
+            verf: fs.verf(),
         }),
         Err(s) => COMMIT3res::Err((
             s,
