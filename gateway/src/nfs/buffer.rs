@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
 use metastore::api::{InodeId, NodeAttr};
 
 /// Buffered bytes a gateway holds at most; past it, WRITEs flush their
@@ -26,62 +27,57 @@ pub const GATEWAY_LIMIT: usize = 256 << 20;
 /// A file quiet for this long is flushed without waiting for its COMMIT.
 pub const QUIET: Duration = Duration::from_secs(2);
 
-/// One file's buffered bytes.
+/// One file's buffered bytes: pieces as the WRITEs brought them (not
+/// copied until stored), never overlapping.
 #[derive(Default)]
 pub struct Runs {
-    /// Start offset → bytes; runs neither overlap nor touch.
-    runs: BTreeMap<u64, Vec<u8>>,
+    /// Start offset → bytes.
+    pieces: BTreeMap<u64, Bytes>,
     bytes: usize,
 }
 
 impl Runs {
+    fn put(&mut self, at: u64, piece: Bytes) {
+        if !piece.is_empty() {
+            self.bytes += piece.len();
+            self.pieces.insert(at, piece);
+        }
+    }
+
+    fn remove(&mut self, at: u64) -> Bytes {
+        let piece = self.pieces.remove(&at).expect("piece just seen");
+        self.bytes -= piece.len();
+        piece
+    }
+
     /// Buffers `data` at `offset`, over whatever was there.
-    pub fn insert(&mut self, offset: u64, data: &[u8]) {
+    pub fn insert(&mut self, offset: u64, data: Bytes) {
         if data.is_empty() {
             return;
         }
         let end = offset + data.len() as u64;
-        // Fast path: appending to the run that ends where this starts.
-        if let Some((&start, run)) = self.runs.range_mut(..offset).next_back() {
-            let run_end = start + run.len() as u64;
-            let next_clear = self
-                .runs
-                .range(offset..)
-                .next()
-                .is_none_or(|(&s, _)| s > end);
-            if run_end == offset && next_clear {
-                let run = self.runs.get_mut(&start).expect("run just seen");
-                run.extend_from_slice(data);
-                self.bytes += data.len();
-                return;
+        // A piece from before `offset` keeps its head, and its tail if it
+        // reaches past `end`.
+        if let Some((&s, p)) = self.pieces.range(..offset).next_back() {
+            let p_end = s + p.len() as u64;
+            if p_end > offset {
+                let p = self.remove(s);
+                self.put(s, p.slice(..(offset - s) as usize));
+                if p_end > end {
+                    self.put(end, p.slice((end - s) as usize..));
+                }
             }
         }
-        // Every run that overlaps or touches [offset, end) joins one run.
-        let touching: Vec<u64> = self
-            .runs
-            .range(..=end)
-            .rev()
-            .take_while(|(&s, r)| s + r.len() as u64 >= offset)
-            .map(|(&s, _)| s)
-            .collect();
-        let mut start = offset;
-        let mut stop = end;
-        for s in &touching {
-            let r = &self.runs[s];
-            start = start.min(*s);
-            stop = stop.max(s + r.len() as u64);
+        // Pieces starting inside keep only what lies past `end`.
+        let inside: Vec<u64> = self.pieces.range(offset..end).map(|(&s, _)| s).collect();
+        for s in inside {
+            let p = self.remove(s);
+            let p_end = s + p.len() as u64;
+            if p_end > end {
+                self.put(end, p.slice((end - s) as usize..));
+            }
         }
-        let mut joined = vec![0u8; (stop - start) as usize];
-        for s in touching {
-            let r = self.runs.remove(&s).expect("run just seen");
-            self.bytes -= r.len();
-            let at = (s - start) as usize;
-            joined[at..at + r.len()].copy_from_slice(&r);
-        }
-        let at = (offset - start) as usize;
-        joined[at..at + data.len()].copy_from_slice(data);
-        self.bytes += joined.len();
-        self.runs.insert(start, joined);
+        self.put(offset, data);
     }
 
     pub fn bytes(&self) -> usize {
@@ -90,36 +86,55 @@ impl Runs {
 
     /// The end of the last buffered byte.
     pub fn end(&self) -> u64 {
-        self.runs
+        self.pieces
             .iter()
             .next_back()
-            .map(|(s, r)| s + r.len() as u64)
+            .map(|(s, p)| s + p.len() as u64)
             .unwrap_or(0)
     }
 
-    /// Takes every run (`whole`), or only the whole `piece`-sized pieces
-    /// at the start of each run, leaving the rest buffered.
-    pub fn take(&mut self, whole: bool, piece: usize) -> Vec<(u64, Vec<u8>)> {
-        if whole {
-            self.bytes = 0;
-            return std::mem::take(&mut self.runs).into_iter().collect();
-        }
-        let mut out = Vec::new();
-        let starts: Vec<u64> = self
-            .runs
-            .iter()
-            .filter(|(_, r)| r.len() >= piece)
-            .map(|(&s, _)| s)
-            .collect();
-        for s in starts {
-            let mut run = self.runs.remove(&s).expect("run just seen");
-            let keep = run.len() / piece * piece;
-            let rest = run.split_off(keep);
-            self.bytes -= run.len();
-            if !rest.is_empty() {
-                self.runs.insert(s + keep as u64, rest);
+    /// Contiguous runs of pieces: (start, length, piece starts).
+    fn runs(&self) -> Vec<(u64, usize, Vec<u64>)> {
+        let mut runs: Vec<(u64, usize, Vec<u64>)> = Vec::new();
+        for (&s, p) in &self.pieces {
+            match runs.last_mut() {
+                Some((start, len, at)) if *start + *len as u64 == s => {
+                    *len += p.len();
+                    at.push(s);
+                }
+                _ => runs.push((s, p.len(), vec![s])),
             }
-            out.push((s, run));
+        }
+        runs
+    }
+
+    /// Takes every run (`whole`), or only the whole `blob`-sized pieces at
+    /// the start of each run, leaving the rest buffered. Each run taken
+    /// comes as one buffer.
+    pub fn take(&mut self, whole: bool, blob: usize) -> Vec<(u64, Bytes)> {
+        let mut out = Vec::new();
+        for (start, len, at) in self.runs() {
+            let keep = if whole { len } else { len / blob * blob };
+            if keep == 0 {
+                continue;
+            }
+            let stop = start + keep as u64;
+            let mut run = BytesMut::with_capacity(keep);
+            for s in at {
+                if s >= stop {
+                    break;
+                }
+                let p = self.remove(s);
+                let p_end = s + p.len() as u64;
+                if p_end > stop {
+                    let cut = (stop - s) as usize;
+                    run.extend_from_slice(&p[..cut]);
+                    self.put(stop, p.slice(cut..));
+                } else {
+                    run.extend_from_slice(&p);
+                }
+            }
+            out.push((start, run.freeze()));
         }
         out
     }
@@ -208,68 +223,118 @@ mod tests {
     /// The bytes `runs` hold over [0, len), unbuffered bytes as '.'.
     fn view(runs: &Runs, len: usize) -> String {
         let mut out = vec![b'.'; len];
-        for (s, r) in &runs.runs {
-            out[*s as usize..*s as usize + r.len()].copy_from_slice(r);
+        for (s, p) in &runs.pieces {
+            out[*s as usize..*s as usize + p.len()].copy_from_slice(p);
         }
         String::from_utf8(out).unwrap()
     }
 
+    fn put(r: &mut Runs, at: u64, data: &[u8]) {
+        r.insert(at, Bytes::copy_from_slice(data));
+    }
+
     #[test]
-    fn later_writes_win_and_runs_join() {
+    fn later_writes_win() {
         let mut r = Runs::default();
-        r.insert(2, b"aaaa");
-        r.insert(10, b"bb");
+        put(&mut r, 2, b"aaaa");
+        put(&mut r, 10, b"bb");
         assert_eq!(view(&r, 14), "..aaaa....bb..");
-        r.insert(4, b"ccc");
+        put(&mut r, 4, b"ccc");
         assert_eq!(view(&r, 14), "..aaccc...bb..");
-        r.insert(6, b"dddd");
+        put(&mut r, 6, b"dddd");
         assert_eq!(view(&r, 14), "..aaccddddbb..");
-        assert_eq!(r.runs.len(), 1, "runs that touch are one");
         assert_eq!(r.bytes(), 10);
         assert_eq!(r.end(), 12);
-        // Appending is the fast path, and still one run.
-        r.insert(12, b"ee");
-        assert_eq!(r.runs.len(), 1);
+        // Inside one piece: its head and tail stay.
+        put(&mut r, 7, b"z");
+        assert_eq!(view(&r, 14), "..aaccdzddbb..");
+        assert_eq!(r.bytes(), 10);
+        // Over several pieces at once, reaching past the last.
+        put(&mut r, 1, b"yyyyyyyyyyyy");
+        assert_eq!(view(&r, 14), ".yyyyyyyyyyyy.");
         assert_eq!(r.bytes(), 12);
-        // Overwriting in the middle keeps the count.
-        r.insert(3, b"zz");
-        assert_eq!(r.bytes(), 12);
-        assert_eq!(&view(&r, 14)[2..6], "azzc");
+        assert_eq!(r.pieces.len(), 1);
     }
 
     #[test]
-    fn an_insert_before_a_run_that_it_reaches_joins_it() {
+    fn runs_are_taken_as_one_buffer_each() {
         let mut r = Runs::default();
-        r.insert(5, b"bbb");
-        r.insert(1, b"aaaa");
-        assert_eq!(view(&r, 9), ".aaaabbb.");
-        assert_eq!(r.runs.len(), 1);
-        // An append whose end reaches the next run must join it too.
-        let mut r = Runs::default();
-        r.insert(0, b"aa");
-        r.insert(4, b"cc");
-        r.insert(2, b"bb");
-        assert_eq!(view(&r, 6), "aabbcc");
-        assert_eq!(r.runs.len(), 1);
-        assert_eq!(r.bytes(), 6);
+        put(&mut r, 4, b"cd");
+        put(&mut r, 0, b"ab");
+        put(&mut r, 2, b"xx");
+        put(&mut r, 9, b"q");
+        let taken = r.take(true, 4);
+        assert_eq!(
+            taken,
+            [
+                (0, Bytes::from_static(b"abxxcd")),
+                (9, Bytes::from_static(b"q"))
+            ]
+        );
+        assert_eq!((r.bytes(), r.end()), (0, 0));
     }
 
     #[test]
-    fn taking_whole_pieces_leaves_the_tail() {
+    fn taking_whole_blobs_leaves_the_tail() {
         let mut r = Runs::default();
-        r.insert(0, &[1u8; 10]);
-        r.insert(20, &[2u8; 3]);
+        for i in 0..5u8 {
+            put(&mut r, u64::from(i) * 2, &[i, i]);
+        }
+        put(&mut r, 20, &[9; 3]);
         let taken = r.take(false, 4);
-        assert_eq!(taken.len(), 1);
-        assert_eq!((taken[0].0, taken[0].1.len()), (0, 8));
+        assert_eq!(taken, [(0, Bytes::from_static(&[0, 0, 1, 1, 2, 2, 3, 3]))]);
         assert_eq!(r.bytes(), 5);
-        assert_eq!(view(&r, 24).as_bytes()[8..10], [1, 1]);
         let rest = r.take(true, 4);
         assert_eq!(
-            rest.iter().map(|(s, d)| (*s, d.len())).collect::<Vec<_>>(),
-            [(8, 2), (20, 3)]
+            rest,
+            [
+                (8, Bytes::from_static(&[4, 4])),
+                (20, Bytes::from_static(&[9; 3]))
+            ]
         );
-        assert_eq!(r.bytes(), 0);
-        assert_eq!(r.end(), 0);
+        // A piece across the cut is split there.
+        let mut r = Runs::default();
+        put(&mut r, 0, &[7; 6]);
+        assert_eq!(r.take(false, 4), [(0, Bytes::from_static(&[7; 4]))]);
+        assert_eq!(
+            (r.bytes(), r.pieces.keys().collect::<Vec<_>>()),
+            (2, vec![&4])
+        );
+    }
+
+    /// Random overlapping writes and takes against a plain byte array.
+    #[test]
+    fn random_writes_match_a_plain_array() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut r = Runs::default();
+        let mut want = vec![b'.'; 300];
+        let mut stored = vec![b'.'; 300];
+        for i in 0..5000u32 {
+            if i % 97 == 96 {
+                for (s, d) in r.take(next(2) == 0, 16) {
+                    stored[s as usize..s as usize + d.len()].copy_from_slice(&d);
+                    want[s as usize..s as usize + d.len()].fill(b'.');
+                }
+            } else {
+                let at = next(280);
+                let len = 1 + next(20) as usize;
+                let byte = b'a' + (i % 26) as u8;
+                put(&mut r, at, &vec![byte; len]);
+                want[at as usize..at as usize + len].fill(byte);
+            }
+            assert_eq!(
+                view(&r, 300),
+                String::from_utf8(want.clone()).unwrap(),
+                "step {i}"
+            );
+            assert_eq!(r.bytes(), want.iter().filter(|b| **b != b'.').count());
+        }
+        assert!(stored.iter().any(|b| *b != b'.'), "takes took something");
     }
 }

@@ -530,6 +530,7 @@ impl TroikaFs {
         offset: u64,
         data: Vec<u8>,
     ) -> NfsResult<(NodeAttr, writeverf3)> {
+        let data = Bytes::from(data);
         self.writable()?;
         // Read before buffering: a flush that loses these bytes changes it
         // after taking them, so the client sees the change.
@@ -540,7 +541,7 @@ impl TroikaFs {
                 let mut files = bufs.files.lock().expect("buffers lock");
                 if let Some(f) = files.get_mut(&inode) {
                     let before = f.runs.bytes();
-                    f.runs.insert(offset, &data);
+                    f.runs.insert(offset, data.clone());
                     f.last_write = std::time::Instant::now();
                     let after = f.runs.bytes();
                     if after >= before {
@@ -633,10 +634,9 @@ impl TroikaFs {
 
     /// Stores runs of bytes as blobs of at most the normal size and places
     /// them in `inode`; answers the file's attributes after.
-    async fn store_runs(&self, inode: InodeId, runs: Vec<(u64, Vec<u8>)>) -> NfsResult<NodeAttr> {
+    async fn store_runs(&self, inode: InodeId, runs: Vec<(u64, Bytes)>) -> NfsResult<NodeAttr> {
         let mut pieces = Vec::new();
         for (start, run) in runs {
-            let run = Bytes::from(run);
             let mut at = 0;
             while at < run.len() {
                 let end = (at + BLOB_MAX_BYTES).min(run.len());
