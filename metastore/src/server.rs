@@ -693,7 +693,21 @@ pub(crate) async fn serve_query(s: &Arc<Shared>, q: Query) -> Result<Reply, Erro
         }
         _ => {}
     }
-    let result = s.read(move |st| st.query(&q)).await;
+    // Point reads take microseconds: a thread hop would cost more.
+    let point = matches!(
+        q,
+        Query::GetNode { .. }
+            | Query::Lookup { .. }
+            | Query::HeadBucket { .. }
+            | Query::GetKey { .. }
+            | Query::GetObject { .. }
+            | Query::GetGoal { .. }
+    );
+    let result = if point {
+        s.store.query(&q)
+    } else {
+        s.read(move |st| st.query(&q)).await
+    };
     result.map(|r| match r {
         Reply::Nodes(mut nodes) => {
             annotate(s, &mut nodes);
