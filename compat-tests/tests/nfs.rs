@@ -606,3 +606,113 @@ async fn unstable_writes_a_killed_gateway_lost_are_resent() {
     let (got, _) = other.read(&f, 0, 4).await.unwrap();
     assert_eq!(got, b"ftyp");
 }
+
+/// Replies that change a directory carry its attributes after the change,
+/// from the one metastore request the change made, so a client need not
+/// ask again.
+#[tokio::test(flavor = "multi_thread")]
+async fn directory_changes_answer_the_directory_after() {
+    use nfs3_client::nfs3_types::nfs3::{
+        CREATE3args, Nfs3Result, READDIRPLUS3args, REMOVE3args, RENAME3args,
+    };
+    let c = Cluster::start(3, 1);
+    client(&c, 0)
+        .create_bucket()
+        .bucket("site")
+        .send()
+        .await
+        .unwrap();
+    let mut n = mount_wait(&c.nfs[0], "/").await;
+    let dir = n.path("site").await.unwrap();
+    let sub = n.mkdir(&dir, "sub").await.unwrap();
+    let before = n.getattr(&dir).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let r = n
+        .conn
+        .create(&CREATE3args {
+            where_: dirop(&dir, "index.php"),
+            how: createhow3::UNCHECKED(sattr_mode(0o644)),
+        })
+        .await
+        .expect("rpc");
+    let Nfs3Result::Ok(ok) = r else {
+        panic!("CREATE failed")
+    };
+    let Nfs3Option::Some(after) = ok.dir_wcc.after else {
+        panic!("CREATE answered no directory attributes")
+    };
+    assert_eq!(after.fileid, before.fileid);
+    let ns = |t: &nfs3_client::nfs3_types::nfs3::nfstime3| {
+        u64::from(t.seconds) * 1_000_000_000 + u64::from(t.nseconds)
+    };
+    assert!(
+        ns(&after.mtime) > ns(&before.mtime),
+        "the directory after the create"
+    );
+
+    let r = n
+        .conn
+        .rename(&RENAME3args {
+            from: dirop(&dir, "index.php"),
+            to: dirop(&sub, "index.php"),
+        })
+        .await
+        .expect("rpc");
+    let Nfs3Result::Ok(ok) = r else {
+        panic!("RENAME failed")
+    };
+    let (Nfs3Option::Some(from), Nfs3Option::Some(to)) = (ok.fromdir_wcc.after, ok.todir_wcc.after)
+    else {
+        panic!("RENAME answered no directory attributes")
+    };
+    assert_eq!(
+        (from.fileid, to.fileid),
+        (before.fileid, n.getattr(&sub).await.unwrap().fileid)
+    );
+
+    let r = n
+        .conn
+        .remove(&REMOVE3args {
+            object: dirop(&sub, "index.php"),
+        })
+        .await
+        .expect("rpc");
+    let Nfs3Result::Ok(ok) = r else {
+        panic!("REMOVE failed")
+    };
+    assert!(
+        matches!(ok.dir_wcc.after, Nfs3Option::Some(_)),
+        "REMOVE answered no directory attributes"
+    );
+
+    let r = n
+        .conn
+        .readdirplus(&READDIRPLUS3args {
+            dir: sub.clone(),
+            cookie: 0,
+            cookieverf: Default::default(),
+            dircount: 4096,
+            maxcount: 8192,
+        })
+        .await
+        .expect("rpc");
+    let Nfs3Result::Ok(ok) = r else {
+        panic!("READDIRPLUS failed")
+    };
+    assert!(matches!(ok.dir_attributes, Nfs3Option::Some(_)));
+    assert!(ok.reply.entries.0.is_empty() && ok.reply.eof);
+    // A listing of a file is refused as such.
+    let f = n.create(&dir, "f").await.unwrap();
+    let r = n
+        .conn
+        .readdirplus(&READDIRPLUS3args {
+            dir: f,
+            cookie: 0,
+            cookieverf: Default::default(),
+            dircount: 4096,
+            maxcount: 8192,
+        })
+        .await
+        .expect("rpc");
+    assert!(matches!(r, Nfs3Result::Err((nfsstat3::NFS3ERR_NOTDIR, _))));
+}

@@ -633,9 +633,19 @@ pub enum Reply {
     Objects(ObjectList),
     Stats(Stats),
     Node(NodeAttr),
+    /// What a namespace change left: the node made (if any) and the
+    /// directories whose entries changed (one, or a rename's two), so an
+    /// NFS reply carries their attributes without another request.
+    Changed {
+        node: Option<NodeAttr>,
+        dirs: Vec<NodeAttr>,
+    },
     Entries {
         entries: Vec<DirEntry>,
         eof: bool,
+        /// The directory listed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dir: Option<NodeAttr>,
     },
     Range(FileRange),
     Marks(Vec<(InodeId, u64)>),

@@ -26,7 +26,7 @@ fn name(n: &str) -> filename3<'_> {
     filename3(Opaque::borrowed(n.as_bytes()))
 }
 
-fn dirop<'a>(dir: &Fh, n: &'a str) -> diropargs3<'a> {
+pub fn dirop<'a>(dir: &Fh, n: &'a str) -> diropargs3<'a> {
     diropargs3 {
         dir: dir.clone(),
         name: name(n),

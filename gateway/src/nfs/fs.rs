@@ -79,6 +79,18 @@ fn boot_verifier() -> u64 {
     ns ^ (u64::from(std::process::id()) << 48)
 }
 
+/// A node made, and its directory's attributes after (when the metastore
+/// sent them).
+pub type Made = (NodeAttr, Option<NodeAttr>);
+
+/// The directories a namespace change names (none from an older reply).
+fn changed_dirs(r: Reply) -> Vec<NodeAttr> {
+    match r {
+        Reply::Changed { dirs, .. } => dirs,
+        _ => Vec::new(),
+    }
+}
+
 fn dot(name: &str) -> bool {
     name == "." || name == ".."
 }
@@ -295,7 +307,7 @@ impl TroikaFs {
         owner: (u32, u32, u32),
         target: String,
         verifier: Option<u64>,
-    ) -> NfsResult<NodeAttr> {
+    ) -> NfsResult<Made> {
         self.writable()?;
         let name = name_of(name)?;
         if dot(&name) {
@@ -315,7 +327,13 @@ impl TroikaFs {
                 now: now_ns(),
             })
             .await?;
-        Self::node_reply(r)
+        match r {
+            Reply::Changed {
+                node: Some(node),
+                mut dirs,
+            } => Ok((node, dirs.pop())),
+            r => Ok((Self::node_reply(r)?, None)),
+        }
     }
 
     /// Applies a client's `sattr3` to `inode`; `current` if the caller has
@@ -473,17 +491,21 @@ impl TroikaFs {
         Ok((range.attr, out.to_vec(), end >= size))
     }
 
-    /// Up to `limit` entries of `dir` after `cookie`, and whether that is
-    /// the end.
+    /// Up to `limit` entries of `dir` after `cookie`, whether that is the
+    /// end, and the directory's attributes.
     pub async fn readdir(
         &self,
         dir: InodeId,
         cookie: u64,
         limit: u32,
-    ) -> NfsResult<(Vec<DirEntry>, bool)> {
+    ) -> NfsResult<(Vec<DirEntry>, bool, Option<NodeAttr>)> {
         let q = Query::ReadDir { dir, cookie, limit };
         match self.meta().query(&q).await {
-            Ok(Reply::Entries { entries, eof }) => Ok((entries, eof)),
+            Ok(Reply::Entries {
+                entries,
+                eof,
+                dir: d,
+            }) => Ok((entries, eof, d)),
             Ok(r) => Err(unexpected(r)),
             Err(e) => Err(meta_err(e)),
         }
@@ -581,18 +603,19 @@ impl TroikaFs {
     }
 
     /// Stores `inode`'s buffered bytes: all of them (`whole`), or the whole
-    /// blobs' worth of each run.
-    pub async fn flush(&self, inode: InodeId, whole: bool) -> NfsResult<()> {
+    /// blobs' worth of each run. Answers the file's attributes after, if
+    /// it stored anything.
+    pub async fn flush(&self, inode: InodeId, whole: bool) -> NfsResult<Option<NodeAttr>> {
         let bufs = &self.inner.buffers;
         let lock = match bufs.files.lock().expect("buffers lock").get(&inode) {
             Some(f) => f.flush.clone(),
-            None => return Ok(()),
+            None => return Ok(None),
         };
         let _flushing = lock.lock().await;
         let taken = {
             let mut files = bufs.files.lock().expect("buffers lock");
             let Some(f) = files.get_mut(&inode) else {
-                return Ok(());
+                return Ok(None);
             };
             let taken = f.runs.take(whole, BLOB_MAX_BYTES);
             let bytes: usize = taken.iter().map(|(_, d)| d.len()).sum();
@@ -608,7 +631,7 @@ impl TroikaFs {
             taken
         };
         if taken.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let stored = self.store_runs(inode, taken).await;
         let mut files = bufs.files.lock().expect("buffers lock");
@@ -622,7 +645,7 @@ impl TroikaFs {
             }
         }
         match stored {
-            Ok(_) => Ok(()),
+            Ok(a) => Ok(Some(a)),
             // The file is gone: so are its unstored bytes, rightly.
             Err(s @ (nfsstat3::NFS3ERR_STALE | nfsstat3::NFS3ERR_NOENT)) => Err(s),
             Err(s) => {
@@ -686,9 +709,9 @@ impl TroikaFs {
         dir: InodeId,
         name: &[u8],
         attr: &sattr3,
-    ) -> NfsResult<NodeAttr> {
+    ) -> NfsResult<Made> {
         let owner = self.new_owner(caller, attr, self.inner.config.file_mode);
-        let a = self
+        let (a, dir_attr) = self
             .create_node(dir, name, NodeKind::File, owner, String::new(), None)
             .await?;
         // UNCHECKED over an existing file applies the size (O_TRUNC) and
@@ -699,7 +722,8 @@ impl TroikaFs {
             mtime: attr.mtime,
             ..sattr3::default()
         };
-        self.setattr(caller, a.inode, &rest, Some(a)).await
+        let a = self.setattr(caller, a.inode, &rest, Some(a)).await?;
+        Ok((a, dir_attr))
     }
 
     /// An EXCLUSIVE create: a retry with the same verifier finds its file.
@@ -709,7 +733,7 @@ impl TroikaFs {
         dir: InodeId,
         name: &[u8],
         verifier: u64,
-    ) -> NfsResult<NodeAttr> {
+    ) -> NfsResult<Made> {
         let owner = self.new_owner(caller, &sattr3::default(), self.inner.config.file_mode);
         self.create_node(
             dir,
@@ -728,7 +752,7 @@ impl TroikaFs {
         dir: InodeId,
         name: &[u8],
         attr: &sattr3,
-    ) -> NfsResult<NodeAttr> {
+    ) -> NfsResult<Made> {
         let owner = self.new_owner(caller, attr, self.inner.config.dir_mode);
         self.create_node(dir, name, NodeKind::Dir, owner, String::new(), None)
             .await
@@ -741,7 +765,7 @@ impl TroikaFs {
         name: &[u8],
         target: &[u8],
         attr: &sattr3,
-    ) -> NfsResult<NodeAttr> {
+    ) -> NfsResult<Made> {
         let target = String::from_utf8(target.to_vec()).map_err(|_| nfsstat3::NFS3ERR_INVAL)?;
         if target.is_empty() || target.len() > 4096 {
             return Err(nfsstat3::NFS3ERR_INVAL);
@@ -751,8 +775,9 @@ impl TroikaFs {
             .await
     }
 
-    /// Removes a file, symlink or empty directory.
-    pub async fn remove(&self, dir: InodeId, name: &[u8]) -> NfsResult<()> {
+    /// Removes a file, symlink or empty directory; answers the
+    /// directory's attributes after.
+    pub async fn remove(&self, dir: InodeId, name: &[u8]) -> NfsResult<Vec<NodeAttr>> {
         self.writable()?;
         let name = name_of(name)?;
         if dot(&name) {
@@ -764,7 +789,7 @@ impl TroikaFs {
             now: now_ns(),
         })
         .await
-        .map(drop)
+        .map(changed_dirs)
     }
 
     pub async fn rename(
@@ -773,7 +798,7 @@ impl TroikaFs {
         from_name: &[u8],
         to_parent: InodeId,
         to_name: &[u8],
-    ) -> NfsResult<()> {
+    ) -> NfsResult<Vec<NodeAttr>> {
         self.writable()?;
         let from_name = name_of(from_name)?;
         let to_name = name_of(to_name)?;
@@ -788,6 +813,6 @@ impl TroikaFs {
             now: now_ns(),
         })
         .await
-        .map(drop)
+        .map(changed_dirs)
     }
 }

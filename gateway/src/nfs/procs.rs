@@ -11,7 +11,7 @@ use nfs3_types::nfs3::*;
 use nfs3_types::xdr_codec::{List, Opaque, Void};
 
 use super::caller::Caller;
-use super::fs::{NfsResult, TroikaFs};
+use super::fs::{Made, NfsResult, TroikaFs};
 use super::rpc::{Call, Reply};
 
 /// Largest READ and WRITE, and the preferred size of both.
@@ -239,22 +239,23 @@ async fn write(fs: &TroikaFs, a: WRITE3args<'static>) -> WRITE3res {
 }
 
 /// A created node's reply parts, or the status.
-async fn created(
-    fs: &TroikaFs,
-    dir: InodeId,
-    r: NfsResult<metastore::api::NodeAttr>,
-) -> Result<(post_op_fh3, post_op_attr, wcc_data), (nfsstat3, wcc_data)> {
-    let dir_wcc = match fs.node(dir).await {
-        Ok(d) => after(fs, &d),
-        Err(_) => wcc_data::default(),
-    };
-    match r {
-        Ok(n) => Ok((post_op_fh3::Some(fs.fh(n.inode)), attr(fs, &n), dir_wcc)),
-        Err(s) => Err((s, dir_wcc)),
-    }
+fn created(fs: &TroikaFs, r: NfsResult<Made>) -> NfsResult<(post_op_fh3, post_op_attr, wcc_data)> {
+    r.map(|(n, dir)| {
+        (
+            post_op_fh3::Some(fs.fh(n.inode)),
+            attr(fs, &n),
+            dir_wcc(fs, dir.as_ref()),
+        )
+    })
 }
 
-use metastore::api::InodeId;
+/// A changed directory's after-attributes, when at hand.
+fn dir_wcc(fs: &TroikaFs, dir: Option<&metastore::api::NodeAttr>) -> wcc_data {
+    match dir {
+        Some(d) => after(fs, d),
+        None => wcc_data::default(),
+    }
+}
 
 async fn create(fs: &TroikaFs, caller: &Caller, a: CREATE3args<'static>) -> CREATE3res {
     let dir = match fs.inode(&a.where_.dir) {
@@ -274,13 +275,13 @@ async fn create(fs: &TroikaFs, caller: &Caller, a: CREATE3args<'static>) -> CREA
         },
         createhow3::UNCHECKED(attr) => fs.create(caller, dir, name, attr).await,
     };
-    match created(fs, dir, r).await {
+    match created(fs, r) {
         Ok((obj, obj_attributes, dir_wcc)) => CREATE3res::Ok(CREATE3resok {
             obj,
             obj_attributes,
             dir_wcc,
         }),
-        Err((s, dir_wcc)) => CREATE3res::Err((s, CREATE3resfail { dir_wcc })),
+        Err(s) => CREATE3res::Err((s, CREATE3resfail::default())),
     }
 }
 
@@ -292,13 +293,13 @@ async fn mkdir(fs: &TroikaFs, caller: &Caller, a: MKDIR3args<'static>) -> MKDIR3
     let r = fs
         .mkdir(caller, dir, a.where_.name.as_ref(), &a.attributes)
         .await;
-    match created(fs, dir, r).await {
+    match created(fs, r) {
         Ok((obj, obj_attributes, dir_wcc)) => MKDIR3res::Ok(MKDIR3resok {
             obj,
             obj_attributes,
             dir_wcc,
         }),
-        Err((s, dir_wcc)) => MKDIR3res::Err((s, MKDIR3resfail { dir_wcc })),
+        Err(s) => MKDIR3res::Err((s, MKDIR3resfail::default())),
     }
 }
 
@@ -316,21 +317,13 @@ async fn symlink(fs: &TroikaFs, caller: &Caller, a: SYMLINK3args<'static>) -> SY
             &a.symlink.symlink_attributes,
         )
         .await;
-    match created(fs, dir, r).await {
+    match created(fs, r) {
         Ok((obj, obj_attributes, dir_wcc)) => SYMLINK3res::Ok(SYMLINK3resok {
             obj,
             obj_attributes,
             dir_wcc,
         }),
-        Err((s, dir_wcc)) => SYMLINK3res::Err((s, SYMLINK3resfail { dir_wcc })),
-    }
-}
-
-/// The after-attributes of a changed directory, if it can be read.
-async fn dir_after(fs: &TroikaFs, dir: InodeId) -> wcc_data {
-    match fs.node(dir).await {
-        Ok(d) => after(fs, &d),
-        Err(_) => wcc_data::default(),
+        Err(s) => SYMLINK3res::Err((s, SYMLINK3resfail::default())),
     }
 }
 
@@ -339,11 +332,11 @@ async fn remove(fs: &TroikaFs, a: REMOVE3args<'static>) -> REMOVE3res {
         Ok(d) => d,
         Err(s) => return REMOVE3res::Err((s, REMOVE3resfail::default())),
     };
-    let r = fs.remove(dir, a.object.name.as_ref()).await;
-    let dir_wcc = dir_after(fs, dir).await;
-    match r {
-        Ok(()) => REMOVE3res::Ok(REMOVE3resok { dir_wcc }),
-        Err(s) => REMOVE3res::Err((s, REMOVE3resfail { dir_wcc })),
+    match fs.remove(dir, a.object.name.as_ref()).await {
+        Ok(dirs) => REMOVE3res::Ok(REMOVE3resok {
+            dir_wcc: dir_wcc(fs, dirs.first()),
+        }),
+        Err(s) => REMOVE3res::Err((s, REMOVE3resfail::default())),
     }
 }
 
@@ -353,30 +346,19 @@ async fn rename(fs: &TroikaFs, a: RENAME3args<'static, 'static>) -> RENAME3res {
         Ok(d) => d,
         Err(s) => return RENAME3res::Err((s, RENAME3resfail::default())),
     };
-    let r = fs
+    match fs
         .rename(from, a.from.name.as_ref(), to, a.to.name.as_ref())
-        .await;
-    let fromdir_wcc = dir_after(fs, from).await;
-    let todir_wcc = if to == from {
-        wcc_data {
-            before: pre_op_attr::None,
-            after: fromdir_wcc.after.clone(),
-        }
-    } else {
-        dir_after(fs, to).await
-    };
-    match r {
-        Ok(()) => RENAME3res::Ok(RENAME3resok {
-            fromdir_wcc,
-            todir_wcc,
-        }),
-        Err(s) => RENAME3res::Err((
-            s,
-            RENAME3resfail {
+        .await
+    {
+        Ok(dirs) => {
+            let fromdir_wcc = dir_wcc(fs, dirs.first());
+            let todir_wcc = dir_wcc(fs, dirs.get(1).or(dirs.first()));
+            RENAME3res::Ok(RENAME3resok {
                 fromdir_wcc,
                 todir_wcc,
-            },
-        )),
+            })
+        }
+        Err(s) => RENAME3res::Err((s, RENAME3resfail::default())),
     }
 }
 
@@ -388,11 +370,7 @@ fn batch(bytes: u32, per_entry: u32) -> u32 {
 async fn readdir(fs: &TroikaFs, a: READDIR3args) -> READDIR3res<'static> {
     let r = async {
         let dir = fs.inode(&a.dir)?;
-        let d = fs.node(dir).await?;
-        if d.kind != NodeKind::Dir {
-            return Err(nfsstat3::NFS3ERR_NOTDIR);
-        }
-        let (entries, eof) = fs.readdir(dir, a.cookie, batch(a.count, 32)).await?;
+        let (entries, eof, d) = fs.readdir(dir, a.cookie, batch(a.count, 32)).await?;
         Ok((d, entries, eof))
     }
     .await;
@@ -422,7 +400,7 @@ async fn readdir(fs: &TroikaFs, a: READDIR3args) -> READDIR3res<'static> {
         return READDIR3res::Err((nfsstat3::NFS3ERR_TOOSMALL, READDIR3resfail::default()));
     }
     READDIR3res::Ok(READDIR3resok {
-        dir_attributes: attr(fs, &d),
+        dir_attributes: d.map_or(post_op_attr::None, |d| attr(fs, &d)),
         cookieverf: cookieverf3::default(),
         reply: dirlist3 {
             entries: List(out),
@@ -434,11 +412,7 @@ async fn readdir(fs: &TroikaFs, a: READDIR3args) -> READDIR3res<'static> {
 async fn readdirplus(fs: &TroikaFs, a: READDIRPLUS3args) -> READDIRPLUS3res<'static> {
     let r = async {
         let dir = fs.inode(&a.dir)?;
-        let d = fs.node(dir).await?;
-        if d.kind != NodeKind::Dir {
-            return Err(nfsstat3::NFS3ERR_NOTDIR);
-        }
-        let (entries, eof) = fs.readdir(dir, a.cookie, batch(a.maxcount, 160)).await?;
+        let (entries, eof, d) = fs.readdir(dir, a.cookie, batch(a.maxcount, 160)).await?;
         Ok((d, entries, eof))
     }
     .await;
@@ -474,7 +448,7 @@ async fn readdirplus(fs: &TroikaFs, a: READDIRPLUS3args) -> READDIRPLUS3res<'sta
         return READDIRPLUS3res::Err((nfsstat3::NFS3ERR_TOOSMALL, READDIRPLUS3resfail::default()));
     }
     READDIRPLUS3res::Ok(READDIRPLUS3resok {
-        dir_attributes: attr(fs, &d),
+        dir_attributes: d.map_or(post_op_attr::None, |d| attr(fs, &d)),
         cookieverf: cookieverf3::default(),
         reply: dirlistplus3 {
             entries: List(out),
@@ -541,8 +515,10 @@ async fn pathconf(fs: &TroikaFs, a: PATHCONF3args) -> PATHCONF3res {
 async fn commit(fs: &TroikaFs, a: COMMIT3args) -> COMMIT3res {
     let r = async {
         let inode = fs.inode(&a.file)?;
-        fs.flush(inode, true).await?;
-        fs.node(inode).await
+        match fs.flush(inode, true).await? {
+            Some(n) => Ok(n),
+            None => fs.node(inode).await,
+        }
     }
     .await;
     match r {

@@ -20,6 +20,11 @@ pub const NAME_MAX: usize = 255;
 /// ETag of an empty body (a directory's "folder" object).
 const EMPTY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
 
+/// The attributes of node `id` as the table has them now.
+pub fn node_attr(t: &TableSet, id: InodeId) -> Result<NodeAttr, Error> {
+    Ok(attr(id, &must_inode(t, id)?))
+}
+
 pub fn attr(id: InodeId, inode: &Inode) -> NodeAttr {
     NodeAttr {
         inode: id,

@@ -231,10 +231,15 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
             target,
             verifier,
             now,
-        } => files::create_node(
-            &mut t, *parent, name, *kind, *mode, *uid, *gid, target, *verifier, *now,
-        )
-        .map(Reply::Node),
+        } => {
+            let node = files::create_node(
+                &mut t, *parent, name, *kind, *mode, *uid, *gid, target, *verifier, *now,
+            )?;
+            Ok(Reply::Changed {
+                node: Some(node),
+                dirs: vec![files::node_attr(&t, *parent)?],
+            })
+        }
         Command::SetAttr {
             inode,
             owner,
@@ -299,7 +304,10 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
         }
         Command::RemoveNode { parent, name, now } => {
             files::remove_node(&mut t, *parent, name, *now)?;
-            Ok(Reply::Done)
+            Ok(Reply::Changed {
+                node: None,
+                dirs: vec![files::node_attr(&t, *parent)?],
+            })
         }
         Command::Rename {
             from_parent,
@@ -309,7 +317,11 @@ pub fn apply(txn: &WriteTransaction, cmd: &Command) -> Result<Reply, Error> {
             now,
         } => {
             files::rename(&mut t, *from_parent, from_name, *to_parent, to_name, *now)?;
-            Ok(Reply::Done)
+            let mut dirs = vec![files::node_attr(&t, *from_parent)?];
+            if to_parent != from_parent {
+                dirs.push(files::node_attr(&t, *to_parent)?);
+            }
+            Ok(Reply::Changed { node: None, dirs })
         }
     }
 }

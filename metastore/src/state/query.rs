@@ -315,7 +315,11 @@ fn read_dir(txn: &ReadTransaction, dir: InodeId, cookie: u64, limit: u32) -> Res
             attr: node_attr(txn, child)?,
         });
     }
-    Ok(Reply::Entries { entries, eof })
+    Ok(Reply::Entries {
+        entries,
+        eof,
+        dir: Some(attr),
+    })
 }
 
 fn read_range(txn: &ReadTransaction, id: InodeId, offset: u64, len: u64) -> Result<Reply, Error> {

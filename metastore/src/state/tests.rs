@@ -360,6 +360,7 @@ fn state_survives_reopen() {
 fn node(r: Reply) -> NodeAttr {
     match r {
         Reply::Node(a) => a,
+        Reply::Changed { node: Some(a), .. } => a,
         r => panic!("not a node: {r:?}"),
     }
 }
