@@ -111,15 +111,20 @@ impl MetaClient {
         }))
     }
 
-    /// Sends `body` to the leader, following redirects and retrying
-    /// retryable failures for up to [`RETRY_FOR`].
-    async fn call_at<R: DeserializeOwned>(&self, path: &str, body: Bytes) -> Result<R, Error> {
+    /// Runs `attempt` against the leader (each time with the address to
+    /// try), following redirects and retrying retryable failures for up
+    /// to [`RETRY_FOR`].
+    async fn with_retries<T, F, Fut>(&self, mut attempt: F) -> Result<T, Error>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
         let deadline = Instant::now() + RETRY_FOR;
         let mut backoff = Duration::from_millis(20);
         loop {
             let addr = self.target();
-            let err = match self.attempt(&addr, path, &body).await {
-                Ok(bytes) => return Ok(serde_json::from_slice(&bytes)?),
+            let err = match attempt(addr.clone()).await {
+                Ok(v) => return Ok(v),
                 Err(e) => e,
             };
             match &err {
@@ -139,6 +144,18 @@ impl MetaClient {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(500));
         }
+    }
+
+    /// Sends `body` to the leader over HTTP, with [`Self::with_retries`].
+    async fn call_at<R: DeserializeOwned>(&self, path: &str, body: Bytes) -> Result<R, Error> {
+        self.with_retries(|addr| {
+            let body = body.clone();
+            async move {
+                let bytes = self.attempt(&addr, path, &body).await?;
+                Ok(serde_json::from_slice(&bytes)?)
+            }
+        })
+        .await
     }
 
     async fn call<T: Serialize, R: DeserializeOwned>(
@@ -163,63 +180,34 @@ impl MetaClient {
     }
 
     /// A command or query, to a node of this process directly or else
-    /// over HTTP, with [`Self::call_at`]'s redirects and retries.
+    /// over HTTP, with [`Self::with_retries`].
     async fn serve(&self, op: Op<'_>) -> Result<Reply, Error> {
-        let deadline = Instant::now() + RETRY_FOR;
-        let mut backoff = Duration::from_millis(20);
-        let mut body = None;
-        loop {
-            let addr = self.target();
-            let result = match crate::local::find(&addr) {
-                Some(node) => {
-                    let served = async {
-                        match op {
-                            Op::Command(req) => {
-                                let size = crate::server::json_size(req);
-                                crate::server::serve_command(&node, req.clone(), size).await
-                            }
-                            Op::Query(q) => crate::server::serve_query(&node, q.clone()).await,
+        let body = std::sync::OnceLock::new();
+        let body = &body;
+        self.with_retries(|addr| async move {
+            if let Some(node) = crate::local::find(&addr) {
+                let served = async {
+                    match op {
+                        Op::Command(req) => {
+                            let size = crate::server::json_size(req);
+                            crate::server::serve_command(&node, req.clone(), size).await
                         }
-                    };
-                    tokio::time::timeout(REQUEST_TIMEOUT, served)
-                        .await
-                        .unwrap_or_else(|_| Err(Error::Unavailable(format!("{addr}: timed out"))))
-                }
-                None => {
-                    let (path, body) = match op {
-                        Op::Command(req) => ("/v1/command", body.get_or_insert_with(|| json(req))),
-                        Op::Query(q) => ("/v1/query", body.get_or_insert_with(|| json(q))),
-                    };
-                    match body {
-                        Ok(body) => match self.attempt(&addr, path, body).await {
-                            Ok(bytes) => Ok(serde_json::from_slice(&bytes)?),
-                            Err(e) => Err(e),
-                        },
-                        Err(e) => return Err(Error::Internal(e.to_string())),
+                        Op::Query(q) => crate::server::serve_query(&node, q.clone()).await,
                     }
-                }
-            };
-            let err = match result {
-                Ok(r) => return Ok(r),
-                Err(e) => e,
-            };
-            match &err {
-                Error::NotLeader(Some(leader)) if *leader != addr => {
-                    *self.leader.lock().expect("leader lock") = Some(leader.clone());
-                    continue;
-                }
-                e if e.is_retryable() => self.move_on(),
-                _ => return Err(err),
+                };
+                return tokio::time::timeout(REQUEST_TIMEOUT, served)
+                    .await
+                    .unwrap_or_else(|_| Err(Error::Unavailable(format!("{addr}: timed out"))));
             }
-            if Instant::now() + backoff > deadline {
-                return Err(match err {
-                    Error::NotLeader(_) => Error::Unavailable("no metadata leader".into()),
-                    e => e,
-                });
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_millis(500));
-        }
+            let (path, body) = match op {
+                Op::Command(req) => ("/v1/command", body.get_or_init(|| json(req))),
+                Op::Query(q) => ("/v1/query", body.get_or_init(|| json(q))),
+            };
+            let body = body.as_ref().map_err(|e| Error::Internal(e.to_string()))?;
+            let bytes = self.attempt(&addr, path, body).await?;
+            Ok(serde_json::from_slice(&bytes)?)
+        })
+        .await
     }
 
     /// The Raft view of the node at `addr` (not redirected).

@@ -79,6 +79,15 @@ fn boot_verifier() -> u64 {
     ns ^ (u64::from(std::process::id()) << 48)
 }
 
+/// Only regular files have bytes to read and write.
+fn regular(a: &NodeAttr) -> NfsResult<()> {
+    match a.kind {
+        NodeKind::File => Ok(()),
+        NodeKind::Dir => Err(nfsstat3::NFS3ERR_ISDIR),
+        NodeKind::Symlink => Err(nfsstat3::NFS3ERR_INVAL),
+    }
+}
+
 /// A node made, and its directory's attributes after (when the metastore
 /// sent them).
 pub type Made = (NodeAttr, Option<NodeAttr>);
@@ -467,11 +476,7 @@ impl TroikaFs {
             Ok(r) => return Err(unexpected(r)),
             Err(e) => return Err(meta_err(e)),
         };
-        match range.attr.kind {
-            NodeKind::File => {}
-            NodeKind::Dir => return Err(nfsstat3::NFS3ERR_ISDIR),
-            NodeKind::Symlink => return Err(nfsstat3::NFS3ERR_INVAL),
-        }
+        regular(&range.attr)?;
         let size = range.attr.size;
         if offset >= size || count == 0 {
             return Ok((range.attr, Vec::new(), offset >= size));
@@ -520,19 +525,13 @@ impl TroikaFs {
             return self.node(inode).await;
         }
         // Refuse early, before storing a blob nothing would reference.
-        let current = self.node(inode).await?;
-        match current.kind {
-            NodeKind::File => {}
-            NodeKind::Dir => return Err(nfsstat3::NFS3ERR_ISDIR),
-            NodeKind::Symlink => return Err(nfsstat3::NFS3ERR_INVAL),
-        }
-        let blob = self
-            .inner
-            .gw
-            .data
-            .store_blob(Bytes::from(data))
-            .await
-            .map_err(nfs)?;
+        regular(&self.node(inode).await?)?;
+        self.store_at(inode, offset, Bytes::from(data)).await
+    }
+
+    /// Stores `bytes` as one blob and places it at `offset` in `inode`.
+    async fn store_at(&self, inode: InodeId, offset: u64, bytes: Bytes) -> NfsResult<NodeAttr> {
+        let blob = self.inner.gw.data.store_blob(bytes).await.map_err(nfs)?;
         let r = self
             .command(Command::WriteFile {
                 inode,
@@ -576,11 +575,7 @@ impl TroikaFs {
             }
             // This gateway holds nothing of the file yet: see what it is.
             let a = self.node(inode).await?;
-            match a.kind {
-                NodeKind::File => {}
-                NodeKind::Dir => return Err(nfsstat3::NFS3ERR_ISDIR),
-                NodeKind::Symlink => return Err(nfsstat3::NFS3ERR_INVAL),
-            }
+            regular(&a)?;
             bufs.files
                 .lock()
                 .expect("buffers lock")
@@ -668,18 +663,7 @@ impl TroikaFs {
             }
         }
         let stored: Vec<NfsResult<NodeAttr>> = futures::stream::iter(pieces)
-            .map(|(offset, bytes)| async move {
-                let blob = self.inner.gw.data.store_blob(bytes).await.map_err(nfs)?;
-                let r = self
-                    .command(Command::WriteFile {
-                        inode,
-                        offset,
-                        blob,
-                        now: now_ns(),
-                    })
-                    .await?;
-                Self::node_reply(r)
-            })
+            .map(|(offset, bytes)| self.store_at(inode, offset, bytes))
             .buffer_unordered(BLOBS_IN_FLIGHT)
             .collect()
             .await;
