@@ -10,7 +10,9 @@
 //! for the sequential file, written in 1 MiB and 128 KiB WRITEs and (at
 //! most 16 MiB of it) in 4 KiB WRITEs, 8 connections each. Baseline: an S3
 //! PUT of the same file through the same server, and the server's CPU is
-//! read from /proc.
+//! read from /proc. TROIKA_BENCH_METAS=3 runs it all on a cluster of real
+//! processes instead (3 meta nodes, 3 storage nodes, 1 gateway); "server
+//! CPU" is then all of theirs.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -32,41 +34,56 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// Commands plus queries the meta node has served.
-fn meta_requests(meta: &str) -> u64 {
-    let Some((200, body)) = http_get(meta, "/metrics") else {
-        return 0;
-    };
-    body.lines()
-        .filter(|l| l.starts_with("troika_meta_requests_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+/// Commands plus queries the meta nodes have served.
+fn meta_requests(metas: &[String]) -> u64 {
+    let mut n = 0;
+    for meta in metas {
+        let Some((200, body)) = http_get(meta, "/metrics") else {
+            continue;
+        };
+        n += body
+            .lines()
+            .filter(|l| l.starts_with("troika_meta_requests_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    n
+}
+
+/// The processes measured and their meta nodes.
+struct Sut {
+    pids: Vec<u32>,
+    metas: Vec<String>,
+}
+
+impl Sut {
+    fn cpu(&self) -> f64 {
+        self.pids.iter().map(|p| cpu_secs(*p)).sum()
+    }
 }
 
 struct Probe<'a> {
-    pid: u32,
-    meta: &'a str,
+    sut: &'a Sut,
     start: Instant,
     cpu: f64,
     reqs: u64,
 }
 
 impl<'a> Probe<'a> {
-    fn new(pid: u32, meta: &'a str) -> Self {
+    fn new(sut: &'a Sut) -> Self {
         Self {
-            pid,
-            meta,
+            sut,
             start: Instant::now(),
-            cpu: cpu_secs(pid),
-            reqs: meta_requests(meta),
+            cpu: sut.cpu(),
+            reqs: meta_requests(&sut.metas),
         }
     }
 
     /// Prints a workload's line: `calls` NFS calls over `units` items.
     fn report(self, what: &str, units: usize, unit: &str, calls: usize) {
         let secs = self.start.elapsed().as_secs_f64();
-        let cpu = cpu_secs(self.pid) - self.cpu;
-        let reqs = meta_requests(self.meta).saturating_sub(self.reqs);
+        let cpu = self.sut.cpu() - self.cpu;
+        let reqs = meta_requests(&self.sut.metas).saturating_sub(self.reqs);
         println!(
             "{what:<44} {secs:>7.2} s  {:>8.0} {unit}/s  server CPU {:>7.0} µs/{unit}, {:>5.0} µs/call  meta requests {:.2}/call",
             units as f64 / secs,
@@ -94,26 +111,63 @@ type Fh = nfs::Fh;
 fn main() {
     let files: usize = env_or("TROIKA_BENCH_FILES", 2000);
     let mib: usize = env_or("TROIKA_BENCH_MIB", 256);
+    let metas: usize = env_or("TROIKA_BENCH_METAS", 0);
     let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
-    let server = start_server(&data_dir, dir.path());
-    wait_ready(&server.addr);
-    let info = read_cluster_json(&data_dir);
-    let pid = server.pid().unwrap();
-    let nfs_addr = info["nfs_endpoint"].as_str().unwrap().to_string();
-    let meta = info["meta_endpoint"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("http://")
-        .to_string();
+    let mut _server = None;
+    let mut _cluster = None;
+    let (sut, nfs_addr, s3_url, access_key, secret_key) = if metas == 0 {
+        let data_dir = dir.path().join("data");
+        let server = start_server(&data_dir, dir.path());
+        wait_ready(&server.addr);
+        let info = read_cluster_json(&data_dir);
+        let meta = info["meta_endpoint"].as_str().unwrap();
+        let sut = Sut {
+            pids: vec![server.pid().unwrap()],
+            metas: vec![meta.trim_start_matches("http://").to_string()],
+        };
+        let found = (
+            sut,
+            info["nfs_endpoint"].as_str().unwrap().to_string(),
+            format!("http://{}", server.addr),
+            info["access_key"].as_str().unwrap().to_string(),
+            info["secret_key"].as_str().unwrap().to_string(),
+        );
+        _server = Some(server);
+        found
+    } else {
+        let c = Cluster::start_with(metas, 3, 1, 10_000);
+        let sut = Sut {
+            pids: c
+                .metas
+                .iter()
+                .chain(&c.chunks)
+                .chain(&c.gateways)
+                .filter_map(|p| p.pid())
+                .collect(),
+            metas: c.metas.iter().map(|m| m.addr.clone()).collect(),
+        };
+        let found = (
+            sut,
+            c.nfs[0].clone(),
+            c.gateway_url(0),
+            c.access_key.clone(),
+            c.secret_key.clone(),
+        );
+        _cluster = Some(c);
+        found
+    };
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let s3 = s3(
-            &format!("http://{}", server.addr),
-            info["access_key"].as_str().unwrap(),
-            info["secret_key"].as_str().unwrap(),
-        );
+        let s3 = s3(&s3_url, &access_key, &secret_key);
         s3.create_bucket().bucket("bench").send().await.unwrap();
+        println!(
+            "{}",
+            if metas == 0 {
+                "troika server (all in one process)".to_string()
+            } else {
+                format!("{metas} meta nodes, 3 storage nodes, 1 gateway (separate processes)")
+            }
+        );
         let mut n = nfs::mount_wait(&nfs_addr, "/").await;
         let bucket = n.path("bench").await.unwrap();
         let four_k = data(4096, 3);
@@ -121,7 +175,7 @@ fn main() {
 
         // Small files, one writer: CREATE, WRITE, COMMIT each.
         let one = n.mkdir(&bucket, "one").await.unwrap();
-        let p = Probe::new(pid, &meta);
+        let p = Probe::new(&sut);
         let mut dirs = Vec::new();
         for i in 0..files {
             if i % 100 == 0 {
@@ -143,7 +197,7 @@ fn main() {
 
         // Eight writers, each its own connection and directories.
         let eight = n.mkdir(&bucket, "eight").await.unwrap();
-        let p = Probe::new(pid, &meta);
+        let p = Probe::new(&sut);
         let mut tasks = Vec::new();
         for w in 0..8 {
             let addr = nfs_addr.clone();
@@ -171,7 +225,7 @@ fn main() {
         p.report("4 KiB files, 8 writers", files, "file", files * 3);
 
         // ls -lR: READDIRPLUS of every directory (attributes come with it).
-        let p = Probe::new(pid, &meta);
+        let p = Probe::new(&sut);
         let mut entries = 0;
         let mut calls = 0;
         let mut stack = vec![bucket.clone()];
@@ -189,7 +243,7 @@ fn main() {
         p.report("ls -lR (READDIRPLUS)", entries, "entry", calls);
 
         // stat storm: LOOKUP, GETATTR, ACCESS of every file.
-        let p = Probe::new(pid, &meta);
+        let p = Probe::new(&sut);
         for (i, d) in dirs.iter().enumerate() {
             for j in 0..100.min(files - i * 100) {
                 let fh = n.lookup(d, &format!("f{}", i * 100 + j)).await.unwrap();
@@ -200,7 +254,7 @@ fn main() {
         p.report("stat (LOOKUP, GETATTR, ACCESS)", files, "file", files * 3);
 
         // rm -rf of the one-writer tree.
-        let p = Probe::new(pid, &meta);
+        let p = Probe::new(&sut);
         for (i, d) in dirs.iter().enumerate() {
             for j in 0..100.min(files - i * 100) {
                 n.remove(d, &format!("f{}", i * 100 + j)).await.unwrap();
@@ -211,7 +265,7 @@ fn main() {
 
         // Sequential writes, 8 connections, stripes of `piece` bytes.
         let body = bytes::Bytes::from(data(mib << 20, 5));
-        let p = Probe::new(pid, &meta);
+        let p = Probe::new(&sut);
         s3.put_object()
             .bucket("bench")
             .key("s3.bin")
@@ -228,7 +282,7 @@ fn main() {
             };
             let name = format!("seq{piece}");
             let fh = n.create(&bucket, &name).await.unwrap();
-            let p = Probe::new(pid, &meta);
+            let p = Probe::new(&sut);
             let mut tasks = Vec::new();
             for c in 0..8usize {
                 let addr = nfs_addr.clone();
@@ -256,7 +310,7 @@ fn main() {
 
         // Read the 1 MiB-written file back, 8 connections.
         let fh = n.lookup(&bucket, &format!("seq{}", 1 << 20)).await.unwrap();
-        let p = Probe::new(pid, &meta);
+        let p = Probe::new(&sut);
         let len = mib << 20;
         let mut tasks = Vec::new();
         for c in 0..8usize {
