@@ -62,8 +62,12 @@ pub enum Reply {
     },
     ProcUnavail,
     GarbageArgs,
+    /// The server failed to answer (a reply that would not encode).
+    SystemErr,
     /// Refused for its credential.
     AuthError(auth_stat),
+    /// Refused: not RPC version 2.
+    RpcMismatch,
 }
 
 impl Reply {
@@ -74,7 +78,7 @@ impl Reply {
             Ok(_) => Reply::Success(out),
             Err(e) => {
                 tracing::error!(error = %e, "encoding an NFS reply failed");
-                Reply::GarbageArgs
+                Reply::SystemErr
             }
         }
     }
@@ -109,7 +113,7 @@ fn parse(record: Vec<u8>) -> Parsed {
     if call.rpcvers != RPC_VERSION_2 {
         return Parsed::Refused {
             xid,
-            reply: Reply::ProgMismatch { low: 2, high: 2 },
+            reply: Reply::RpcMismatch,
         };
     }
     let caller = match call.cred.flavor {
@@ -150,31 +154,35 @@ fn parse(record: Vec<u8>) -> Parsed {
 
 /// The reply record (with its record mark) for `xid`.
 fn encode(xid: u32, reply: Reply) -> Vec<u8> {
+    let accepted = |data, result| {
+        (
+            reply_body::MSG_ACCEPTED(accepted_reply {
+                verf: opaque_auth::default(),
+                reply_data: data,
+            }),
+            result,
+        )
+    };
     let (body, result) = match reply {
         Reply::AuthError(stat) => (
             reply_body::MSG_DENIED(rejected_reply::AUTH_ERROR(stat)),
             Vec::new(),
         ),
-        other => {
-            let (data, result) = match other {
-                Reply::Success(r) => (accept_stat_data::SUCCESS, r),
-                Reply::ProgUnavail => (accept_stat_data::PROG_UNAVAIL, Vec::new()),
-                Reply::ProgMismatch { low, high } => {
-                    (accept_stat_data::PROG_MISMATCH { low, high }, Vec::new())
-                }
-                Reply::ProcUnavail => (accept_stat_data::PROC_UNAVAIL, Vec::new()),
-                Reply::GarbageArgs | Reply::AuthError(_) => {
-                    (accept_stat_data::GARBAGE_ARGS, Vec::new())
-                }
-            };
-            (
-                reply_body::MSG_ACCEPTED(accepted_reply {
-                    verf: opaque_auth::default(),
-                    reply_data: data,
-                }),
-                result,
-            )
+        Reply::RpcMismatch => (
+            reply_body::MSG_DENIED(rejected_reply::RPC_MISMATCH {
+                low: RPC_VERSION_2,
+                high: RPC_VERSION_2,
+            }),
+            Vec::new(),
+        ),
+        Reply::Success(r) => accepted(accept_stat_data::SUCCESS, r),
+        Reply::ProgUnavail => accepted(accept_stat_data::PROG_UNAVAIL, Vec::new()),
+        Reply::ProgMismatch { low, high } => {
+            accepted(accept_stat_data::PROG_MISMATCH { low, high }, Vec::new())
         }
+        Reply::ProcUnavail => accepted(accept_stat_data::PROC_UNAVAIL, Vec::new()),
+        Reply::GarbageArgs => accepted(accept_stat_data::GARBAGE_ARGS, Vec::new()),
+        Reply::SystemErr => accepted(accept_stat_data::SYSTEM_ERR, Vec::new()),
     };
     let msg = rpc_msg {
         xid,
@@ -366,6 +374,47 @@ mod tests {
         assert_eq!(len as usize | 0x8000_0000, 0x8000_0000 | (out.len() - 4));
         assert_eq!(&out[4..8], &7u32.to_be_bytes(), "xid first");
         assert_eq!(&out[out.len() - 4..], &[0, 0, 0, 9]);
+    }
+
+    #[test]
+    fn calls_of_another_rpc_version_or_credential_are_denied() {
+        use nfs3_types::rpc::call_body;
+        let record = |rpcvers, cred: opaque_auth<'static>| {
+            let msg = rpc_msg {
+                xid: 9,
+                body: msg_body::CALL(call_body {
+                    rpcvers,
+                    prog: 100_003,
+                    vers: 3,
+                    proc: 0,
+                    cred,
+                    verf: opaque_auth::default(),
+                }),
+            };
+            let mut out = Vec::new();
+            msg.pack(&mut out).unwrap();
+            out
+        };
+        // xid, REPLY, then MSG_DENIED (1) and the reject status.
+        let denied = |reply: Reply| {
+            let out = encode(9, reply);
+            (
+                u32::from_be_bytes(out[12..16].try_into().unwrap()),
+                u32::from_be_bytes(out[16..20].try_into().unwrap()),
+            )
+        };
+        let Parsed::Refused { reply, .. } = parse(record(3, opaque_auth::default())) else {
+            panic!("RPC version 3 accepted");
+        };
+        assert_eq!(denied(reply), (1, 0), "MSG_DENIED, RPC_MISMATCH");
+        let des = opaque_auth {
+            flavor: auth_flavor::AUTH_DES,
+            body: nfs3_types::xdr_codec::Opaque::owned(vec![0; 8]),
+        };
+        let Parsed::Refused { reply, .. } = parse(record(2, des)) else {
+            panic!("AUTH_DES accepted");
+        };
+        assert_eq!(denied(reply), (1, 1), "MSG_DENIED, AUTH_ERROR");
     }
 
     /// Answers each call with its caller's uid, after a pause that lets
