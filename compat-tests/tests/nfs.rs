@@ -264,6 +264,20 @@ async fn every_procedure_and_bad_input() {
 }
 
 /// Starts one more gateway on `c` serving NFS at `nfs_addr` with `flags`.
+/// Makes `bucket` over S3 and mounts the first gateway's export: the
+/// mount and the bucket's directory handle.
+async fn bucket_over_nfs(c: &Cluster, bucket: &str) -> (Nfs, Fh) {
+    client(c, 0)
+        .create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+    let mut n = mount_wait(&c.nfs[0], "/").await;
+    let dir = n.path(bucket).await.unwrap();
+    (n, dir)
+}
+
 fn extra_gateway(c: &Cluster, name: &str, nfs_addr: &str, flags: &[&str]) -> Proc {
     let host = nfs_addr.rsplit_once(':').expect("ip:port").0;
     let metas: Vec<String> = c.metas.iter().map(|m| m.addr.clone()).collect();
@@ -492,14 +506,7 @@ async fn s3_and_nfs_see_each_other_on_every_gateway() {
 #[tokio::test(flavor = "multi_thread")]
 async fn gateway_killed_mid_write_loses_nothing_acknowledged() {
     let mut c = Cluster::start(3, 1);
-    client(&c, 0)
-        .create_bucket()
-        .bucket("logs")
-        .send()
-        .await
-        .unwrap();
-    let mut n = mount_wait(&c.nfs[0], "/").await;
-    let dir = n.path("logs").await.unwrap();
+    let (mut n, dir) = bucket_over_nfs(&c, "logs").await;
     let f = n.create(&dir, "big.log").await.unwrap();
     let body = data(24 << 20, 9);
     // UNSTABLE writes with a COMMIT after every 2 MiB, as a client
@@ -555,9 +562,7 @@ async fn gateway_killed_mid_write_loses_nothing_acknowledged() {
 async fn unstable_writes_a_killed_gateway_lost_are_resent() {
     let mut c = Cluster::start(3, 2);
     let s3 = client(&c, 0);
-    s3.create_bucket().bucket("uploads").send().await.unwrap();
-    let mut n = mount_wait(&c.nfs[0], "/").await;
-    let dir = n.path("uploads").await.unwrap();
+    let (mut n, dir) = bucket_over_nfs(&c, "uploads").await;
     let f = n.create(&dir, "video.mp4").await.unwrap();
     // 3 MiB in 64 KiB WRITEs: below a blob, so all of it stays buffered.
     let body = data(3 << 20, 4);
@@ -616,14 +621,7 @@ async fn directory_changes_answer_the_directory_after() {
         CREATE3args, Nfs3Result, READDIRPLUS3args, REMOVE3args, RENAME3args,
     };
     let c = Cluster::start(3, 1);
-    client(&c, 0)
-        .create_bucket()
-        .bucket("site")
-        .send()
-        .await
-        .unwrap();
-    let mut n = mount_wait(&c.nfs[0], "/").await;
-    let dir = n.path("site").await.unwrap();
+    let (mut n, dir) = bucket_over_nfs(&c, "site").await;
     let sub = n.mkdir(&dir, "sub").await.unwrap();
     let before = n.getattr(&dir).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;

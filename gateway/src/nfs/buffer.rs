@@ -153,11 +153,17 @@ pub struct FileBuf {
 }
 
 impl FileBuf {
+    /// A stored size of `stored` with the buffered bytes counted in.
+    fn size(&self, stored: u64) -> u64 {
+        stored.max(self.runs.end()).max(self.flushing_end)
+    }
+
     /// The file's attributes with the buffered bytes counted in its size.
     pub fn attr(&self) -> NodeAttr {
-        let mut a = self.attr.clone();
-        a.size = a.size.max(self.runs.end()).max(self.flushing_end);
-        a
+        NodeAttr {
+            size: self.size(self.attr.size),
+            ..self.attr.clone()
+        }
     }
 }
 
@@ -188,20 +194,12 @@ impl Buffers {
         self.verifier.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// `attr` with the size this gateway's buffered bytes give it.
-    pub fn overlay(&self, attr: &mut NodeAttr) {
-        let files = self.files.lock().expect("buffers lock");
-        if let Some(f) = files.get(&attr.inode) {
-            attr.size = attr.size.max(f.runs.end()).max(f.flushing_end);
+    /// The size `attr` has with this gateway's buffered bytes counted in.
+    pub fn size(&self, attr: &NodeAttr) -> u64 {
+        match self.files.lock().expect("buffers lock").get(&attr.inode) {
+            Some(f) => f.size(attr.size),
+            None => attr.size,
         }
-    }
-
-    /// Whether `inode` has bytes buffered or being flushed.
-    pub fn holds(&self, inode: InodeId) -> bool {
-        self.files
-            .lock()
-            .expect("buffers lock")
-            .contains_key(&inode)
     }
 
     /// Files quiet since `before`.

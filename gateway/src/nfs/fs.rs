@@ -12,7 +12,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::StreamExt;
 use metastore::api::{Command, DirEntry, InodeId, NodeAttr, NodeKind, Query, Reply};
 use metastore::client::now_ns;
@@ -197,6 +197,11 @@ impl TroikaFs {
         self.meta().command(&cmd).await.map_err(meta_err)
     }
 
+    /// The attributes of the node a wire handle names.
+    pub async fn node_of(&self, fh: &nfs_fh3) -> NfsResult<NodeAttr> {
+        self.node(self.inode(fh)?).await
+    }
+
     pub async fn node(&self, inode: InodeId) -> NfsResult<NodeAttr> {
         match self.meta().query(&Query::GetNode { inode }).await {
             Ok(Reply::Node(a)) => Ok(a),
@@ -234,9 +239,7 @@ impl TroikaFs {
 
     /// A node's attributes as NFS shows them, buffered bytes counted.
     pub fn fattr(&self, a: &NodeAttr) -> fattr3 {
-        let mut a = a.clone();
-        self.inner.buffers.overlay(&mut a);
-        let a = &a;
+        let size = self.inner.buffers.size(a);
         let (mode, uid, gid) = self.owner(a);
         fattr3 {
             type_: match a.kind {
@@ -248,8 +251,8 @@ impl TroikaFs {
             nlink: if a.kind == NodeKind::Dir { 2 } else { 1 },
             uid,
             gid,
-            size: a.size,
-            used: a.size.div_ceil(4096) * 4096,
+            size,
+            used: size.div_ceil(4096) * 4096,
             rdev: specdata3::default(),
             fsid: 1,
             fileid: a.inode,
@@ -263,18 +266,13 @@ impl TroikaFs {
     /// not choose owners).
     fn effective(&self, caller: &Caller) -> (Caller, bool) {
         let c = &self.inner.config;
-        if let Some((uid, gid)) = c.squash {
-            return (
-                Caller {
-                    uid,
-                    gid,
-                    gids: Vec::new(),
-                },
-                true,
-            );
-        }
-        match c.root_squash {
-            Some((uid, gid)) if caller.uid == 0 => (
+        let squashed_to = match (c.squash, c.root_squash) {
+            (Some(owner), _) => Some(owner),
+            (None, Some(owner)) if caller.uid == 0 => Some(owner),
+            _ => None,
+        };
+        match squashed_to {
+            Some((uid, gid)) => (
                 Caller {
                     uid,
                     gid,
@@ -282,7 +280,7 @@ impl TroikaFs {
                 },
                 true,
             ),
-            _ => (caller.clone(), false),
+            None => (caller.clone(), false),
         }
     }
 
@@ -489,11 +487,11 @@ impl TroikaFs {
                 .read_extents(&range.extents, &range.placements, offset, end)
                 .await,
         );
-        let mut out = BytesMut::with_capacity((end - offset) as usize);
+        let mut out = Vec::with_capacity((end - offset) as usize);
         while let Some(piece) = stream.next().await {
             out.extend_from_slice(&piece.map_err(nfs)?);
         }
-        Ok((range.attr, out.to_vec(), end >= size))
+        Ok((range.attr, out, end >= size))
     }
 
     /// Up to `limit` entries of `dir` after `cookie`, whether that is the
@@ -667,22 +665,15 @@ impl TroikaFs {
             .buffer_unordered(BLOBS_IN_FLIGHT)
             .collect()
             .await;
-        let mut last: Option<NodeAttr> = None;
-        for r in stored {
-            let a = r?;
-            last = Some(match last {
-                Some(l) if l.ctime > a.ctime => NodeAttr {
-                    size: l.size.max(a.size),
-                    ..l
-                },
-                Some(l) => NodeAttr {
-                    size: l.size.max(a.size),
-                    ..a
-                },
-                None => a,
-            });
-        }
-        Ok(last.expect("at least one piece"))
+        let stored = stored.into_iter().collect::<NfsResult<Vec<_>>>()?;
+        // The pieces commit in any order: the newest attributes, with the
+        // size the last of them left.
+        let size = stored.iter().map(|a| a.size).max();
+        let newest = stored.into_iter().max_by_key(|a| a.ctime);
+        Ok(NodeAttr {
+            size: size.expect("at least one piece"),
+            ..newest.expect("at least one piece")
+        })
     }
 
     /// A new regular file (or, UNCHECKED, the existing one with `attr`'s

@@ -91,7 +91,7 @@ pub async fn call(fs: &TroikaFs, call: &Call) -> Reply {
 }
 
 async fn getattr(fs: &TroikaFs, a: GETATTR3args) -> GETATTR3res {
-    let r = async { fs.node(fs.inode(&a.object)?).await }.await;
+    let r = fs.node_of(&a.object).await;
     match r {
         Ok(n) => GETATTR3res::Ok(GETATTR3resok {
             obj_attributes: fs.fattr(&n),
@@ -161,7 +161,7 @@ async fn lookup(fs: &TroikaFs, a: LOOKUP3args<'static>) -> LOOKUP3res {
 }
 
 async fn access(fs: &TroikaFs, a: ACCESS3args) -> ACCESS3res {
-    let r = async { fs.node(fs.inode(&a.object)?).await }.await;
+    let r = fs.node_of(&a.object).await;
     match r {
         Ok(n) => {
             let mut access = a.access;
@@ -178,7 +178,7 @@ async fn access(fs: &TroikaFs, a: ACCESS3args) -> ACCESS3res {
 }
 
 async fn readlink(fs: &TroikaFs, a: READLINK3args) -> READLINK3res<'static> {
-    let r = async { fs.node(fs.inode(&a.symlink)?).await }.await;
+    let r = fs.node_of(&a.symlink).await;
     match r {
         Ok(n) if n.kind == NodeKind::Symlink => READLINK3res::Ok(READLINK3resok {
             symlink_attributes: attr(fs, &n),
@@ -460,7 +460,7 @@ async fn readdirplus(fs: &TroikaFs, a: READDIRPLUS3args) -> READDIRPLUS3res<'sta
 async fn fsstat(fs: &TroikaFs, a: FSSTAT3args) -> FSSTAT3res {
     const TIB: u64 = 1 << 40;
     const GI: u64 = 1 << 30;
-    match async { fs.node(fs.inode(&a.fsroot)?).await }.await {
+    match fs.node_of(&a.fsroot).await {
         Ok(n) => FSSTAT3res::Ok(FSSTAT3resok {
             obj_attributes: attr(fs, &n),
             tbytes: TIB,
@@ -476,7 +476,7 @@ async fn fsstat(fs: &TroikaFs, a: FSSTAT3args) -> FSSTAT3res {
 }
 
 async fn fsinfo(fs: &TroikaFs, a: FSINFO3args) -> FSINFO3res {
-    match async { fs.node(fs.inode(&a.fsroot)?).await }.await {
+    match fs.node_of(&a.fsroot).await {
         Ok(n) => FSINFO3res::Ok(FSINFO3resok {
             obj_attributes: attr(fs, &n),
             rtmax: IO_MAX,
@@ -498,7 +498,7 @@ async fn fsinfo(fs: &TroikaFs, a: FSINFO3args) -> FSINFO3res {
 }
 
 async fn pathconf(fs: &TroikaFs, a: PATHCONF3args) -> PATHCONF3res {
-    match async { fs.node(fs.inode(&a.object)?).await }.await {
+    match fs.node_of(&a.object).await {
         Ok(n) => PATHCONF3res::Ok(PATHCONF3resok {
             obj_attributes: attr(fs, &n),
             linkmax: 1,

@@ -301,6 +301,34 @@ mod tests {
         (len | if last { 0x8000_0000 } else { 0 }).to_be_bytes()
     }
 
+    fn unix(uid: u32, gid: u32, gids: Vec<u32>) -> opaque_auth<'static> {
+        opaque_auth::auth_unix(&auth_unix {
+            stamp: 0,
+            machinename: nfs3_types::xdr_codec::Opaque::borrowed(b"web1"),
+            uid,
+            gid,
+            gids,
+        })
+    }
+
+    /// An NFS call's header (no record mark).
+    fn call_msg(xid: u32, rpcvers: u32, proc: u32, cred: opaque_auth<'static>) -> Vec<u8> {
+        let msg = rpc_msg {
+            xid,
+            body: msg_body::CALL(nfs3_types::rpc::call_body {
+                rpcvers,
+                prog: 100_003,
+                vers: 3,
+                proc,
+                cred,
+                verf: opaque_auth::default(),
+            }),
+        };
+        let mut out = Vec::new();
+        msg.pack(&mut out).unwrap();
+        out
+    }
+
     #[tokio::test]
     async fn records_join_fragments_and_refuse_oversized_ones() {
         let mut input = Vec::new();
@@ -330,27 +358,7 @@ mod tests {
 
     #[test]
     fn a_call_carries_its_credential_and_a_reply_its_xid() {
-        use nfs3_types::rpc::call_body;
-        let cred = auth_unix {
-            stamp: 0,
-            machinename: nfs3_types::xdr_codec::Opaque::borrowed(b"web1"),
-            uid: 33,
-            gid: 34,
-            gids: vec![35, 36],
-        };
-        let msg = rpc_msg {
-            xid: 7,
-            body: msg_body::CALL(call_body {
-                rpcvers: 2,
-                prog: 100_003,
-                vers: 3,
-                proc: 1,
-                cred: opaque_auth::auth_unix(&cred),
-                verf: opaque_auth::default(),
-            }),
-        };
-        let mut record = Vec::new();
-        msg.pack(&mut record).unwrap();
+        let mut record = call_msg(7, 2, 1, unix(33, 34, vec![35, 36]));
         record.extend_from_slice(&42u32.to_be_bytes());
         let Parsed::Call(call) = parse(record) else {
             panic!("not parsed as a call");
@@ -378,23 +386,7 @@ mod tests {
 
     #[test]
     fn calls_of_another_rpc_version_or_credential_are_denied() {
-        use nfs3_types::rpc::call_body;
-        let record = |rpcvers, cred: opaque_auth<'static>| {
-            let msg = rpc_msg {
-                xid: 9,
-                body: msg_body::CALL(call_body {
-                    rpcvers,
-                    prog: 100_003,
-                    vers: 3,
-                    proc: 0,
-                    cred,
-                    verf: opaque_auth::default(),
-                }),
-            };
-            let mut out = Vec::new();
-            msg.pack(&mut out).unwrap();
-            out
-        };
+        let record = |rpcvers, cred| call_msg(9, rpcvers, 0, cred);
         // xid, REPLY, then MSG_DENIED (1) and the reject status.
         let denied = |reply: Reply| {
             let out = encode(9, reply);
@@ -428,30 +420,11 @@ mod tests {
         }
     }
 
+    /// A NULL call from `uid` as one record.
     fn call_record(xid: u32, uid: u32) -> Vec<u8> {
-        use nfs3_types::rpc::call_body;
-        let cred = auth_unix {
-            stamp: 0,
-            machinename: nfs3_types::xdr_codec::Opaque::borrowed(b"c"),
-            uid,
-            gid: uid,
-            gids: vec![],
-        };
-        let msg = rpc_msg {
-            xid,
-            body: msg_body::CALL(call_body {
-                rpcvers: 2,
-                prog: 100_003,
-                vers: 3,
-                proc: 0,
-                cred: opaque_auth::auth_unix(&cred),
-                verf: opaque_auth::default(),
-            }),
-        };
-        let mut out = vec![0; 4];
-        msg.pack(&mut out).unwrap();
-        let len = (out.len() - 4) as u32;
-        out[..4].copy_from_slice(&(len | 0x8000_0000).to_be_bytes());
+        let msg = call_msg(xid, 2, 0, unix(uid, uid, vec![]));
+        let mut out = mark(msg.len() as u32, true).to_vec();
+        out.extend_from_slice(&msg);
         out
     }
 
