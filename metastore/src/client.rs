@@ -17,8 +17,16 @@ use troika_rpc::RpcClient;
 use crate::api::*;
 use crate::error::Error;
 
-/// How long one attempt may take before it counts as failed.
+/// How long one attempt may take before it counts as failed: the
+/// administrative calls and the queries that scan tables.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The same for a command: the node answers one within its 5 s write
+/// timeout, so a node silent past this (hung, cut off) is given up on and
+/// the next one tried, inside [`RETRY_FOR`].
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(6);
+/// The same for a point read or a listing page: answered within the node's
+/// 2 s read timeout.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a call keeps retrying through elections before it gives up
 /// with a retryable error.
 pub const RETRY_FOR: Duration = Duration::from_secs(8);
@@ -39,6 +47,26 @@ pub struct MetaClient {
 enum Op<'a> {
     Command(&'a Request),
     Query(&'a Query),
+}
+
+impl Op<'_> {
+    /// How long one attempt may wait for its answer.
+    fn timeout(&self) -> Duration {
+        match self {
+            Op::Command(_) => COMMAND_TIMEOUT,
+            Op::Query(
+                Query::RepairWork { .. }
+                | Query::DeleteWork { .. }
+                | Query::ClusterStatus
+                | Query::Unplaced { .. }
+                | Query::Placed { .. }
+                | Query::Stats
+                | Query::Fragmented { .. }
+                | Query::StaleUploads { .. },
+            ) => REQUEST_TIMEOUT,
+            Op::Query(_) => READ_TIMEOUT,
+        }
+    }
 }
 
 fn json(v: &impl Serialize) -> Result<Bytes, serde_json::Error> {
@@ -86,12 +114,18 @@ impl MetaClient {
         self.current.fetch_add(1, Ordering::Relaxed);
     }
 
-    async fn attempt(&self, addr: &str, path: &str, body: &Bytes) -> Result<Bytes, Error> {
+    async fn attempt(
+        &self,
+        addr: &str,
+        path: &str,
+        body: &Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, Error> {
         let resp = self
             .rpc
             .request(Method::POST, addr, path, body.clone())
             .header("content-type", "application/json")
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(timeout)
             .send()
             .await
             .map_err(|e| Error::Unavailable(format!("{addr}: {e}")))?;
@@ -151,7 +185,7 @@ impl MetaClient {
         self.with_retries(|addr| {
             let body = body.clone();
             async move {
-                let bytes = self.attempt(&addr, path, &body).await?;
+                let bytes = self.attempt(&addr, path, &body, REQUEST_TIMEOUT).await?;
                 Ok(serde_json::from_slice(&bytes)?)
             }
         })
@@ -195,7 +229,7 @@ impl MetaClient {
                         Op::Query(q) => crate::server::serve_query(&node, q.clone()).await,
                     }
                 };
-                return tokio::time::timeout(REQUEST_TIMEOUT, served)
+                return tokio::time::timeout(op.timeout(), served)
                     .await
                     .unwrap_or_else(|_| Err(Error::Unavailable(format!("{addr}: timed out"))));
             }
@@ -204,7 +238,7 @@ impl MetaClient {
                 Op::Query(q) => ("/v1/query", body.get_or_init(|| json(q))),
             };
             let body = body.as_ref().map_err(|e| Error::Internal(e.to_string()))?;
-            let bytes = self.attempt(&addr, path, body).await?;
+            let bytes = self.attempt(&addr, path, body, op.timeout()).await?;
             Ok(serde_json::from_slice(&bytes)?)
         })
         .await
@@ -213,7 +247,12 @@ impl MetaClient {
     /// The Raft view of the node at `addr` (not redirected).
     pub async fn raft_status_of(&self, addr: &str) -> Result<RaftStatus, Error> {
         let bytes = self
-            .attempt(addr, "/v1/raft/status", &Bytes::from_static(b"{}"))
+            .attempt(
+                addr,
+                "/v1/raft/status",
+                &Bytes::from_static(b"{}"),
+                REQUEST_TIMEOUT,
+            )
             .await?;
         Ok(serde_json::from_slice(&bytes)?)
     }

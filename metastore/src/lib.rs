@@ -12,12 +12,14 @@
 //! - [`store`]: the redb database and its durability; [`db`]: opening it,
 //!   and its durable (quick-repair) transactions.
 //! - [`server`] / [`client`]: the HTTP/2 service and its client; `local`:
-//!   nodes of this process, which the client calls directly.
+//!   nodes of this process, which the client calls directly; [`lease`]:
+//!   the leader's read lease.
 
 pub mod api;
 pub mod client;
 pub mod db;
 pub mod error;
+pub mod lease;
 mod local;
 mod metrics;
 pub mod raft;

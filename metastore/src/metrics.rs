@@ -48,6 +48,22 @@ pub(crate) async fn render(State(s): State<Arc<Shared>>) -> Response {
             .with_label_values(&[kind])
             .inc_by(n.load(std::sync::atomic::Ordering::Relaxed));
     }
+    for (name, help, n) in [
+        (
+            "troika_meta_log_syncs_total",
+            "Group commits of the Raft log (one fdatasync each) since this node started",
+            &s.log_stats.syncs,
+        ),
+        (
+            "troika_meta_log_bytes_total",
+            "Bytes written to the Raft log since this node started",
+            &s.log_stats.bytes,
+        ),
+    ] {
+        let c = prometheus::IntCounter::new(name, help).expect("metric");
+        reg.register(Box::new(c.clone())).expect("unique metric");
+        c.inc_by(n.load(std::sync::atomic::Ordering::Relaxed));
+    }
     if s.is_leader() {
         leader.set(1);
         if let Ok(st) = cluster_status(&s).await {

@@ -4,8 +4,9 @@
 //! - `POST /v1/command`: a [`Request`], proposed through Raft; answered once
 //!   a majority has it durably and it is applied. Followers answer
 //!   [`Error::NotLeader`] with the leader's address.
-//! - `POST /v1/query`: answered by the leader after a ReadIndex round
-//!   (`ensure_linearizable`), so a read sees every acknowledged write.
+//! - `POST /v1/query`: answered by the leader under its lease or after a
+//!   ReadIndex round (see [`crate::lease`]), so a read sees every
+//!   acknowledged write.
 //! - `POST /v1/heartbeat`: storage node liveness, kept by the leader in
 //!   memory.
 //! - `POST /v1/raft/{append,vote,snapshot}`: Raft between meta nodes;
@@ -110,6 +111,10 @@ pub(crate) struct Shared {
     pub(crate) scans: ScanCache,
     /// Commands and queries served, for `/metrics`.
     pub(crate) served: Served,
+    /// Leadership confirmed recently enough to read without a round.
+    lease: crate::lease::Lease,
+    /// What the Raft log has written.
+    pub(crate) log_stats: Arc<crate::raft::wal::WalStats>,
 }
 
 #[derive(Default)]
@@ -262,7 +267,12 @@ pub async fn run(
         .map_err(|e| Error::Internal(format!("{}: {e}", config.data_dir.display())))?;
     let db =
         open_db(&config.data_dir.join(DB_FILE), config.cache_bytes).map_err(|e| internal(&e))?;
-    let log = LogStore::new(db.clone()).map_err(|e| internal(&e))?;
+    let log = LogStore::open(
+        &config.data_dir.join(crate::raft::log_store::LOG_DIR),
+        db.clone(),
+    )
+    .map_err(|e| internal(&e))?;
+    let log_stats = log.stats();
     let sm = StateMachine::new(db.clone(), config.data_dir.join("snapshots"))
         .map_err(|e| internal(&e))?;
     let raft = Raft::new(
@@ -294,6 +304,8 @@ pub async fn run(
         orphan_age: config.orphan_age,
         scans: ScanCache::default(),
         served: Served::default(),
+        lease: Default::default(),
+        log_stats,
     });
     let _local = crate::local::register(&config.advertise, &shared);
     let watcher = tokio::spawn(watch_leadership(shared.clone()));
@@ -655,23 +667,35 @@ async fn query(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
     reply(serve_query(&s, q).await)
 }
 
-/// Answers `q` once this node is sure it leads (a ReadIndex round).
+/// Returns once this node is sure it leads and has applied everything
+/// acknowledged before the call: under its lease at once, else after a
+/// ReadIndex round (which renews the lease).
+async fn confirm_leadership(s: &Shared) -> Result<(), Error> {
+    if s.lease.valid(&s.raft) {
+        return Ok(());
+    }
+    let start = s.lease.start(&s.raft);
+    match tokio::time::timeout(READ_TIMEOUT, s.raft.ensure_linearizable()).await {
+        Err(_) => Err(Error::Unavailable(
+            "leadership could not be confirmed".into(),
+        )),
+        Ok(Err(e)) => {
+            let forward = e.forward_to_leader::<BasicNode>().is_some();
+            Err(not_leader(s, forward, e))
+        }
+        Ok(Ok(_)) => {
+            s.lease.confirmed(&s.raft, start);
+            Ok(())
+        }
+    }
+}
+
+/// Answers `q` once this node is sure it leads (see [`confirm_leadership`]).
 pub(crate) async fn serve_query(s: &Arc<Shared>, q: Query) -> Result<Reply, Error> {
     s.served
         .queries
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    match tokio::time::timeout(READ_TIMEOUT, s.raft.ensure_linearizable()).await {
-        Err(_) => {
-            return Err(Error::Unavailable(
-                "leadership could not be confirmed".into(),
-            ))
-        }
-        Ok(Err(e)) => {
-            let forward = e.forward_to_leader::<BasicNode>().is_some();
-            return Err(not_leader(s, forward, e));
-        }
-        Ok(Ok(_)) => {}
-    }
+    confirm_leadership(s).await?;
     match q {
         Query::RepairWork { node, limit } => {
             return repair_work(s, node, limit as usize).await;

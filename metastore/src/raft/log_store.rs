@@ -1,29 +1,43 @@
-//! The Raft log and vote in redb.
+//! The Raft log and vote, in the append-only log of [`super::wal`].
 //!
-//! Architecture invariant: an append, a vote, a truncation or a purge is
-//! committed with `Durability::Immediate` (fsynced) before it returns, and
-//! `LogFlushed` is signalled only after that commit. The state machine's
-//! non-durable commits ride along with these durable ones.
+//! Architecture invariants:
+//! - `LogFlushed` is signalled, and a vote or truncation returns, only
+//!   once its records are fsynced; appends queued together share one
+//!   fsync (group commit).
+//! - The state machine (redb) is committed without fsync per entry: the
+//!   log holds everything applied since its last durable commit. So a
+//!   purge first makes the state machine durable (a checkpoint: its
+//!   `last_applied` is then at or past the purge point, which is at or
+//!   below the last snapshot), and only then drops log entries.
+//!
+//! A database written by a build that kept the log in redb has its log and
+//! vote moved here when it is first opened.
 
 use std::fmt::Debug;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
 use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogId, LogState, RaftLogReader, Vote};
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
+use super::wal::Wal;
 use super::{blocking, io_error, NodeId, StorageError, TypeConfig};
 
-/// log index → entry (JSON).
-pub const RAFT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
-/// `vote`, `last_purged` → JSON.
-pub const RAFT_META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
+/// Where an earlier layout kept the log: log index → entry (JSON).
+const OLD_RAFT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
+/// Where an earlier layout kept `vote` and `last_purged` (JSON).
+const OLD_RAFT_META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
 
 type Entry = openraft::Entry<TypeConfig>;
 
+/// Name of the log's directory inside the meta data directory.
+pub const LOG_DIR: &str = "raft-log";
+
 #[derive(Clone)]
 pub struct LogStore {
+    wal: Arc<Wal>,
     db: Arc<Database>,
 }
 
@@ -31,45 +45,12 @@ fn err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
     io_error(ErrorSubject::Logs, verb, e)
 }
 
-impl LogStore {
-    pub fn new(db: Arc<Database>) -> Result<Self, StorageError> {
-        let txn = crate::db::begin_durable(&db).map_err(|e| err(ErrorVerb::Write, e))?;
-        txn.open_table(RAFT_LOG)
-            .map_err(|e| err(ErrorVerb::Write, e))?;
-        txn.open_table(RAFT_META)
-            .map_err(|e| err(ErrorVerb::Write, e))?;
-        txn.commit().map_err(|e| err(ErrorVerb::Write, e))?;
-        Ok(Self { db })
-    }
+fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StorageError> {
+    serde_json::to_vec(v).map_err(|e| err(ErrorVerb::Write, e))
+}
 
-    fn read_meta<T: serde::de::DeserializeOwned>(
-        db: &Database,
-        key: &str,
-    ) -> Result<Option<T>, StorageError> {
-        super::read_json(db, RAFT_META, key, ErrorSubject::Logs)
-    }
-
-    /// Runs `f` in one durable write transaction.
-    async fn write(
-        &self,
-        f: impl FnOnce(&redb::WriteTransaction) -> Result<(), StorageError> + Send + 'static,
-    ) -> Result<(), StorageError> {
-        let db = self.db.clone();
-        blocking(move || {
-            let txn = crate::db::begin_durable(&db).map_err(|e| err(ErrorVerb::Write, e))?;
-            f(&txn)?;
-            txn.commit().map_err(|e| err(ErrorVerb::Write, e))
-        })
-        .await
-    }
-
-    fn put_meta(
-        txn: &redb::WriteTransaction,
-        key: &str,
-        value: &impl serde::Serialize,
-    ) -> Result<(), StorageError> {
-        super::write_json(txn, RAFT_META, key, value, ErrorSubject::Logs)
-    }
+fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StorageError> {
+    serde_json::from_slice(b).map_err(|e| err(ErrorVerb::Read, e))
 }
 
 /// Most bytes of log (as stored) one AppendEntries carries; at least one
@@ -81,34 +62,137 @@ impl LogStore {
 pub const REPLICATION_BATCH_BYTES: usize = 1 << 20;
 
 impl LogStore {
+    /// Opens the log in `dir`, beside the state machine's database `db`.
+    pub fn open(dir: &Path, db: Arc<Database>) -> Result<Self, StorageError> {
+        let wal = Wal::open(dir).map_err(|e| err(ErrorVerb::Read, e))?;
+        let store = Self {
+            wal: Arc::new(wal),
+            db,
+        };
+        store.move_old_log()?;
+        Ok(store)
+    }
+
+    /// What the log has written, for `/metrics`.
+    pub fn stats(&self) -> Arc<super::wal::WalStats> {
+        self.wal.stats().clone()
+    }
+
+    /// Runs a log operation that answers through a callback, and waits for
+    /// it to be durable.
+    async fn durable(&self, f: impl FnOnce(&Wal, super::wal::Done)) -> Result<(), StorageError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        f(
+            &self.wal,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(err(ErrorVerb::Write, e)),
+            Err(_) => Err(err(ErrorVerb::Write, "the log writer stopped")),
+        }
+    }
+
+    fn wait(wal: &Wal, f: impl FnOnce(&Wal, super::wal::Done)) -> Result<(), StorageError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        f(
+            wal,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        match rx.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(err(ErrorVerb::Write, e)),
+            Err(_) => Err(err(ErrorVerb::Write, "the log writer stopped")),
+        }
+    }
+
+    /// Moves a log and vote kept in redb by an earlier layout into the
+    /// log, then drops them from redb.
+    fn move_old_log(&self) -> Result<(), StorageError> {
+        let rtxn = self.db.begin_read().map_err(|e| err(ErrorVerb::Read, e))?;
+        let (entries, vote, purged) = {
+            let log = match rtxn.open_table(OLD_RAFT_LOG) {
+                Ok(t) => Some(t),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(err(ErrorVerb::Read, e)),
+            };
+            let meta = match rtxn.open_table(OLD_RAFT_META) {
+                Ok(t) => Some(t),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(err(ErrorVerb::Read, e)),
+            };
+            if log.is_none() && meta.is_none() {
+                return Ok(());
+            }
+            let mut entries = Vec::new();
+            if let Some(t) = &log {
+                tracing::info!(
+                    entries = t.len().unwrap_or(0),
+                    "moving the Raft log out of the database"
+                );
+                for row in t.iter().map_err(|e| err(ErrorVerb::Read, e))? {
+                    let (k, v) = row.map_err(|e| err(ErrorVerb::Read, e))?;
+                    entries.push((k.value(), v.value().to_vec()));
+                }
+            }
+            let get = |key: &str| -> Result<Option<Vec<u8>>, StorageError> {
+                let Some(t) = &meta else { return Ok(None) };
+                Ok(t.get(key)
+                    .map_err(|e| err(ErrorVerb::Read, e))?
+                    .map(|v| v.value().to_vec()))
+            };
+            (entries, get("vote")?, get("last_purged")?)
+        };
+        drop(rtxn);
+        if let Some(v) = vote {
+            Self::wait(&self.wal, |w, d| w.save_vote(v, d))?;
+        }
+        if let Some(p) = purged {
+            let id: Option<LogId<NodeId>> = decode(&p)?;
+            if let Some(id) = id {
+                Self::wait(&self.wal, |w, d| w.purge(id.index, p, d))?;
+            }
+        }
+        for chunk in entries.chunks(1024) {
+            Self::wait(&self.wal, |w, d| w.append(chunk.to_vec(), d))?;
+        }
+        let txn = crate::db::begin_durable(&self.db).map_err(|e| err(ErrorVerb::Write, e))?;
+        txn.delete_table(OLD_RAFT_LOG)
+            .map_err(|e| err(ErrorVerb::Write, e))?;
+        txn.delete_table(OLD_RAFT_META)
+            .map_err(|e| err(ErrorVerb::Write, e))?;
+        txn.commit().map_err(|e| err(ErrorVerb::Write, e))
+    }
+
     /// The entries of `range` in order, stopping before the one that would
     /// take their stored size past `budget` (never before the first).
     async fn read_entries(
         &self,
-        start: std::ops::Bound<u64>,
-        end: std::ops::Bound<u64>,
+        start: Bound<u64>,
+        end: Bound<u64>,
         budget: usize,
     ) -> Result<Vec<Entry>, StorageError> {
-        let db = self.db.clone();
+        let start = match start {
+            Bound::Included(s) => s,
+            Bound::Excluded(s) => s + 1,
+            Bound::Unbounded => 0,
+        };
+        let end = match end {
+            Bound::Included(e) => e.saturating_add(1),
+            Bound::Excluded(e) => e,
+            Bound::Unbounded => u64::MAX,
+        };
+        let wal = self.wal.clone();
         blocking(move || {
-            let txn = db.begin_read().map_err(|e| err(ErrorVerb::Read, e))?;
-            let t = txn
-                .open_table(RAFT_LOG)
-                .map_err(|e| err(ErrorVerb::Read, e))?;
-            let mut out = Vec::new();
-            let mut bytes = 0usize;
-            for item in t
-                .range::<u64>((start, end))
+            wal.read(start, end, budget)
                 .map_err(|e| err(ErrorVerb::Read, e))?
-            {
-                let (_, v) = item.map_err(|e| err(ErrorVerb::Read, e))?;
-                bytes += v.value().len();
-                if bytes > budget && !out.is_empty() {
-                    break;
-                }
-                out.push(serde_json::from_slice(v.value()).map_err(|e| err(ErrorVerb::Read, e))?);
-            }
-            Ok(out)
+                .into_iter()
+                .map(|(_, b)| decode(&b))
+                .collect()
         })
         .await
     }
@@ -130,7 +214,6 @@ impl RaftLogReader<TypeConfig> for LogStore {
         start: u64,
         end: u64,
     ) -> Result<Vec<Entry>, StorageError> {
-        use std::ops::Bound;
         self.read_entries(
             Bound::Included(start),
             Bound::Excluded(end),
@@ -144,27 +227,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
-        let db = self.db.clone();
-        blocking(move || {
-            let last_purged: Option<LogId<NodeId>> = Self::read_meta(&db, "last_purged")?;
-            let txn = db.begin_read().map_err(|e| err(ErrorVerb::Read, e))?;
-            let t = txn
-                .open_table(RAFT_LOG)
-                .map_err(|e| err(ErrorVerb::Read, e))?;
-            let last = match t.last().map_err(|e| err(ErrorVerb::Read, e))? {
-                Some((_, v)) => {
-                    let e: Entry =
-                        serde_json::from_slice(v.value()).map_err(|e| err(ErrorVerb::Read, e))?;
-                    Some(e.log_id)
-                }
-                None => last_purged,
-            };
-            Ok(LogState {
-                last_purged_log_id: last_purged,
-                last_log_id: last,
-            })
+        let last_purged: Option<LogId<NodeId>> = match self.wal.purged() {
+            Some(b) => decode(&b)?,
+            None => None,
+        };
+        let last = match self.wal.last().map_err(|e| err(ErrorVerb::Read, e))? {
+            Some((_, b)) => Some(decode::<Entry>(&b)?.log_id),
+            None => last_purged,
+        };
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last,
         })
-        .await
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -172,14 +246,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
-        let vote = *vote;
-        self.write(move |txn| Self::put_meta(txn, "vote", &vote))
-            .await
+        let bytes = encode(vote)?;
+        self.durable(|w, d| w.save_vote(bytes, d)).await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
-        let db = self.db.clone();
-        blocking(move || Self::read_meta(&db, "vote")).await
+        self.wal.vote().map(|b| decode(&b)).transpose()
     }
 
     async fn append<I>(
@@ -193,55 +265,28 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let entries: Vec<(u64, Vec<u8>)> = entries
             .into_iter()
-            .map(|e| {
-                Ok((
-                    e.log_id.index,
-                    serde_json::to_vec(&e).map_err(|e| err(ErrorVerb::Write, e))?,
-                ))
-            })
+            .map(|e| Ok((e.log_id.index, encode(&e)?)))
             .collect::<Result<_, StorageError>>()?;
-        let result = self
-            .write(move |txn| {
-                let mut t = txn
-                    .open_table(RAFT_LOG)
-                    .map_err(|e| err(ErrorVerb::Write, e))?;
-                for (i, bytes) in &entries {
-                    t.insert(*i, bytes.as_slice())
-                        .map_err(|e| err(ErrorVerb::Write, e))?;
-                }
-                Ok(())
-            })
-            .await;
-        // Only now, after the fsync, is the append acknowledged.
-        match &result {
-            Ok(()) => callback.log_io_completed(Ok(())),
-            Err(e) => callback.log_io_completed(Err(std::io::Error::other(e.to_string()))),
-        }
-        result
+        // Acknowledged only from the writer, after the fsync.
+        self.wal
+            .append(entries, Box::new(move |r| callback.log_io_completed(r)));
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError> {
-        self.write(move |txn| {
-            let mut t = txn
-                .open_table(RAFT_LOG)
-                .map_err(|e| err(ErrorVerb::Delete, e))?;
-            t.retain_in::<u64, _>(log_id.index.., |_, _| false)
-                .map_err(|e| err(ErrorVerb::Delete, e))?;
-            Ok(())
-        })
-        .await
+        self.durable(|w, d| w.truncate(log_id.index, d)).await
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError> {
-        self.write(move |txn| {
-            Self::put_meta(txn, "last_purged", &log_id)?;
-            let mut t = txn
-                .open_table(RAFT_LOG)
-                .map_err(|e| err(ErrorVerb::Delete, e))?;
-            t.retain_in::<u64, _>(..=log_id.index, |_, _| false)
-                .map_err(|e| err(ErrorVerb::Delete, e))?;
-            Ok(())
+        // The checkpoint: everything applied so far made durable before the
+        // log that could replay it is dropped.
+        let db = self.db.clone();
+        blocking(move || {
+            let txn = crate::db::begin_durable(&db).map_err(|e| err(ErrorVerb::Write, e))?;
+            txn.commit().map_err(|e| err(ErrorVerb::Write, e))
         })
-        .await
+        .await?;
+        let bytes = encode(&Some(log_id))?;
+        self.durable(|w, d| w.purge(log_id.index, bytes, d)).await
     }
 }

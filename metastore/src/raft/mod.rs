@@ -1,10 +1,12 @@
 //! Replication of the metadata state machine with openraft.
 //!
-//! Log, vote and state machine live in the one redb database of a meta node:
-//! - [`log_store`]: the Raft log and vote, each append committed with
-//!   immediate durability before openraft is told it is flushed.
+//! - [`log_store`] over [`wal`]: the Raft log and vote in an append-only,
+//!   checksummed, segmented file, group-committed with one fsync; an
+//!   append is reported flushed only after it.
 //! - [`state_machine`]: applies committed [`Request`]s through
-//!   [`crate::state::apply`], with deduplication of retried requests, and
+//!   [`crate::state::apply`] to the redb database without fsync (the log
+//!   replays what a crash loses; a purge checkpoints it first), with
+//!   deduplication of retried requests, and
 //!   builds and installs snapshots (streamed through files).
 //! - [`network`]: the Raft RPCs over the cluster's signed HTTP/2.
 
@@ -16,6 +18,7 @@ pub mod log_store;
 pub mod network;
 pub mod snapshot;
 pub mod state_machine;
+pub mod wal;
 
 use crate::api::{Request, Response};
 
@@ -111,7 +114,7 @@ mod tests {
         async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
             let dir = tempfile::tempdir().expect("temp dir");
             let db = open_db(&dir.path().join("meta.redb"), 16 << 20)?;
-            let log = LogStore::new(db.clone())?;
+            let log = LogStore::open(&dir.path().join("raft-log"), db.clone())?;
             let sm = StateMachine::new(db, dir.path().join("snapshots"))?;
             Ok((dir, log, sm))
         }

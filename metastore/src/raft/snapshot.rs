@@ -107,14 +107,10 @@ pub static CARRIED: &[&dyn CarriedTable] = &[
 ];
 
 /// Tables of a meta node's database a snapshot leaves out, and why.
-pub const NOT_CARRIED: &[(&str, &str)] = &[
-    (
-        "sm_meta",
-        "last applied entry and membership: travel as the snapshot's meta",
-    ),
-    ("raft_log", "each node's own log"),
-    ("raft_meta", "each node's own vote and purge point"),
-];
+pub const NOT_CARRIED: &[(&str, &str)] = &[(
+    "sm_meta",
+    "last applied entry and membership: travel as the snapshot's meta",
+)];
 
 fn write_bytes(w: &mut dyn Write, b: &[u8]) -> std::io::Result<()> {
     let len = u32::try_from(b.len()).map_err(std::io::Error::other)?;

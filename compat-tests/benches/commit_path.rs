@@ -1,0 +1,181 @@
+//! What one metadata commit costs on a 3-node group of real processes:
+//! `cargo bench -p compat-tests --bench commit_path`.
+//!
+//! Creates of empty objects over S3 (one command each, no blob) by 1 and by
+//! 32 clients, then a HEAD of each key by 1 client. Printed per meta node:
+//! disk bytes written per create (`/proc/PID/io`) and Raft log fsyncs per
+//! create (its `/metrics`); and the 1-client create latency p50/p99 beside
+//! the HEAD's in the same run: the commit's share is their difference.
+//! Baseline in the same run: one fsync of a small write on the same disk.
+//! Size: TROIKA_BENCH_CREATES (default 2000 per round).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::*;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn fsync_latency(dir: &std::path::Path) -> Duration {
+    let mut f = std::fs::File::create(dir.join("fsync-probe")).unwrap();
+    let n = 200;
+    let start = Instant::now();
+    for _ in 0..n {
+        f.write_all(b"x").unwrap();
+        f.sync_data().unwrap();
+    }
+    start.elapsed() / n
+}
+
+/// Bytes this process has caused to be written to disk.
+fn write_bytes(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A counter of the node's `/metrics`.
+fn metric(addr: &str, name: &str) -> u64 {
+    let Some((200, body)) = http_get(addr, "/metrics") else {
+        return 0;
+    };
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
+struct Sample {
+    bytes: Vec<u64>,
+    syncs: Vec<u64>,
+}
+
+fn sample(c: &Cluster) -> Sample {
+    Sample {
+        bytes: c
+            .metas
+            .iter()
+            .map(|m| write_bytes(m.pid().unwrap()))
+            .collect(),
+        syncs: c
+            .metas
+            .iter()
+            .map(|m| metric(&m.addr, "troika_meta_log_syncs_total"))
+            .collect(),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+/// `n` creates by `clients` clients; the latency of each.
+async fn creates(s3: &aws_sdk_s3::Client, round: &str, n: usize, clients: usize) -> Vec<Duration> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (s3, next, round) = (s3.clone(), next.clone(), round.to_string());
+        tasks.spawn(async move {
+            let mut times = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    return times;
+                }
+                let t = Instant::now();
+                s3.put_object()
+                    .bucket("commit")
+                    .key(format!("{round}/{i:07}"))
+                    .body(ByteStream::from_static(b""))
+                    .send()
+                    .await
+                    .unwrap();
+                times.push(t.elapsed());
+            }
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(t) = tasks.join_next().await {
+        all.extend(t.unwrap());
+    }
+    all.sort();
+    all
+}
+
+async fn heads(s3: &aws_sdk_s3::Client, round: &str, n: usize) -> Vec<Duration> {
+    let mut all = Vec::new();
+    for i in 0..n {
+        let t = Instant::now();
+        s3.head_object()
+            .bucket("commit")
+            .key(format!("{round}/{i:07}"))
+            .send()
+            .await
+            .unwrap();
+        all.push(t.elapsed());
+    }
+    all.sort();
+    all
+}
+
+fn main() {
+    let n = env_or("TROIKA_BENCH_CREATES", 2000);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut c = Cluster::start_with(3, 3, 1, 10_000);
+    let leader = c.wait_leader();
+    println!(
+        "baseline: one fsync of a small write {:?} on this disk",
+        fsync_latency(c.dir.path())
+    );
+    let s3 = client(&c, 0);
+    rt.block_on(async {
+        s3.create_bucket().bucket("commit").send().await.unwrap();
+    });
+    // Warm up connections and caches.
+    rt.block_on(creates(&s3, "warm", 200, 8));
+    println!("{n} creates of empty objects per round, 3 meta nodes (leader: meta{leader})");
+    for clients in [1, 32] {
+        let round = format!("c{clients}");
+        let before = sample(&c);
+        let start = Instant::now();
+        let times = rt.block_on(creates(&s3, &round, n, clients));
+        let secs = start.elapsed().as_secs_f64();
+        let after = sample(&c);
+        println!(
+            "{clients:>2} clients: {:.0} creates/s, p50 {:.2} ms, p99 {:.2} ms",
+            n as f64 / secs,
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3,
+        );
+        for i in 0..c.metas.len() {
+            let role = if i == leader { "leader  " } else { "follower" };
+            println!(
+                "    meta{i} {role}: {:>8.0} disk bytes/create, {:.3} log fsyncs/create",
+                (after.bytes[i] - before.bytes[i]) as f64 / n as f64,
+                (after.syncs[i] - before.syncs[i]) as f64 / n as f64,
+            );
+        }
+        if clients == 1 {
+            let h = rt.block_on(heads(&s3, &round, n));
+            let (cp50, hp50) = (percentile(&times, 0.5), percentile(&h, 0.5));
+            println!(
+                "    HEAD of the same keys, 1 client: p50 {:.2} ms, p99 {:.2} ms; create p50 / HEAD p50 = {:.1}; the commit's share {:.2} ms",
+                hp50.as_secs_f64() * 1e3,
+                percentile(&h, 0.99).as_secs_f64() * 1e3,
+                cp50.as_secs_f64() / hp50.as_secs_f64(),
+                cp50.saturating_sub(hp50).as_secs_f64() * 1e3,
+            );
+        }
+    }
+}
