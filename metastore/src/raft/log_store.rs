@@ -290,3 +290,58 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.durable(|w, d| w.purge(log_id.index, bytes, d)).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    use super::*;
+
+    fn entry(index: u64) -> Entry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(2, 1), index),
+            payload: EntryPayload::Blank,
+        }
+    }
+
+    /// A data directory from a build that kept the log in redb opens with
+    /// its log, vote and purge point, and the old tables are gone.
+    #[tokio::test]
+    async fn a_log_kept_in_the_database_is_moved_to_the_log_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(&dir.path().join("meta.redb"), 16 << 20).unwrap();
+        let vote = Vote::new_committed(2, 1);
+        let purged = LogId::new(CommittedLeaderId::new(2, 1), 4);
+        {
+            let txn = crate::db::begin_durable(&db).unwrap();
+            {
+                let mut log = txn.open_table(OLD_RAFT_LOG).unwrap();
+                for i in 5..=9 {
+                    let bytes = serde_json::to_vec(&entry(i)).unwrap();
+                    log.insert(i, bytes.as_slice()).unwrap();
+                }
+                let mut meta = txn.open_table(OLD_RAFT_META).unwrap();
+                let v = serde_json::to_vec(&vote).unwrap();
+                meta.insert("vote", v.as_slice()).unwrap();
+                let p = serde_json::to_vec(&Some(purged)).unwrap();
+                meta.insert("last_purged", p.as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        for _ in 0..2 {
+            let mut store = LogStore::open(&dir.path().join(LOG_DIR), db.clone()).unwrap();
+            assert_eq!(store.read_vote().await.unwrap(), Some(vote));
+            let state = store.get_log_state().await.unwrap();
+            assert_eq!(state.last_purged_log_id, Some(purged));
+            assert_eq!(state.last_log_id.map(|l| l.index), Some(9));
+            let got = store.try_get_log_entries(0..100).await.unwrap();
+            let indexes: Vec<u64> = got.iter().map(|e| e.log_id.index).collect();
+            assert_eq!(indexes, vec![5, 6, 7, 8, 9]);
+        }
+        let txn = db.begin_read().unwrap();
+        assert!(matches!(
+            txn.open_table(OLD_RAFT_LOG),
+            Err(redb::TableError::TableDoesNotExist(_))
+        ));
+    }
+}
