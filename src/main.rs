@@ -55,7 +55,7 @@ enum Role {
         /// Give it to exactly one node, once.
         #[arg(long)]
         init: bool,
-        /// Snapshot the state machine and compact the log every N entries.
+        /// Checkpoint the state machine and compact the log every N entries.
         #[arg(long, default_value_t = 10_000)]
         snapshot_every: u64,
         /// Memory for the database's page cache, in MiB. Reads of pages

@@ -17,6 +17,7 @@
 pub mod log_store;
 pub mod network;
 pub mod snapshot;
+pub mod snapshot_file;
 pub mod state_machine;
 pub mod wal;
 
@@ -31,7 +32,7 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = tokio::fs::File,
+        SnapshotData = snapshot_file::SnapshotFile,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

@@ -1,16 +1,19 @@
 //! The replicated state machine: committed requests applied to the redb
 //! tables through [`crate::state::apply`], and snapshots of those tables.
 //!
-//! Each applied entry is its own redb transaction committed without fsync:
-//! a crash loses at most a suffix of applied entries, which openraft applies
+//! Each applied batch is one redb transaction committed without fsync: a
+//! crash loses at most a suffix of applied entries, which openraft applies
 //! again from the (durable) log, because `last_applied` is stored in the
-//! same transaction as the changes it covers. Snapshots and installs are
-//! committed durably before the log below them may be purged.
+//! same transaction as the changes it covers.
 //!
-//! Snapshot file: see [`super::snapshot`]. Built and installed by
-//! streaming, never held whole in memory.
+//! Building a snapshot is a checkpoint: a durable commit of what is
+//! applied, after which the log below it may be purged. No copy of the
+//! tables is made then; a snapshot's data is dumped from a read view only
+//! when a follower needs it ([`super::snapshot_file`]). Installs are one
+//! durable transaction. File format: see [`super::snapshot`]; dumped and
+//! installed by streaming, never held whole in memory.
 
-use std::io::{BufReader, BufWriter};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,6 +25,7 @@ use openraft::{
 use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
 
+use super::snapshot_file::SnapshotFile;
 use super::{blocking, io_error, snapshot, NodeId, StorageError, TypeConfig};
 use crate::api::{Request, Response};
 use crate::state;
@@ -37,8 +41,6 @@ pub const APPLIED_BY_TIME: TableDefinition<(u64, u64, u64), ()> =
     TableDefinition::new("applied_requests_by_time");
 /// How long a request's reply is kept for deduplication.
 pub const DEDUP_WINDOW_NS: u64 = 10 * 60 * 1_000_000_000;
-
-const CURRENT_SNAPSHOT: &str = "current.snap";
 
 type Entry = openraft::Entry<TypeConfig>;
 type Membership = StoredMembership<NodeId, openraft::BasicNode>;
@@ -63,11 +65,9 @@ pub struct StateMachine {
 impl StateMachine {
     pub fn new(db: Arc<Database>, snapshot_dir: PathBuf) -> Result<Self, StorageError> {
         std::fs::create_dir_all(&snapshot_dir).map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        // Snapshots half received, and copies an earlier layout kept.
         for entry in std::fs::read_dir(&snapshot_dir).map_err(|e| snap_err(ErrorVerb::Read, e))? {
-            let path = entry.map_err(|e| snap_err(ErrorVerb::Read, e))?.path();
-            if path.file_name().is_some_and(|n| n != CURRENT_SNAPSHOT) {
-                let _ = std::fs::remove_file(path);
-            }
+            let _ = std::fs::remove_file(entry.map_err(|e| snap_err(ErrorVerb::Read, e))?.path());
         }
         let txn = crate::db::begin_durable(&db).map_err(|e| sm_err(ErrorVerb::Write, e))?;
         state::create_all(&txn).map_err(|e| sm_err(ErrorVerb::Write, e))?;
@@ -297,12 +297,14 @@ impl StateMachine {
         Ok(())
     }
 
-    fn current_path(&self) -> PathBuf {
-        self.snapshot_dir.join(CURRENT_SNAPSHOT)
-    }
-
-    /// Writes every table to a new snapshot file, then makes it current.
-    fn build(db: &Database, dir: &Path) -> Result<Meta, StorageError> {
+    /// The state as it is now, as a snapshot whose data is dumped from this
+    /// read view when first read; `None` before anything is applied unless
+    /// `even_empty`.
+    fn current(
+        db: &Database,
+        dir: &Path,
+        even_empty: bool,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
         let txn = db.begin_read().map_err(|e| snap_err(ErrorVerb::Read, e))?;
         let read_meta = |key: &str| -> Result<Option<Vec<u8>>, StorageError> {
             let t = txn
@@ -316,6 +318,9 @@ impl StateMachine {
             Some(b) => serde_json::from_slice(&b).map_err(|e| snap_err(ErrorVerb::Read, e))?,
             None => None,
         };
+        if last_applied.is_none() && !even_empty {
+            return Ok(None);
+        }
         let membership: Membership = match read_meta("membership")? {
             Some(b) => serde_json::from_slice(&b).map_err(|e| snap_err(ErrorVerb::Read, e))?,
             None => Membership::default(),
@@ -323,35 +328,23 @@ impl StateMachine {
         let meta = Meta {
             last_log_id: last_applied,
             last_membership: membership,
-            snapshot_id: format!(
-                "{}-{:016x}",
-                last_applied.map(|l| l.index).unwrap_or(0),
-                rand::random::<u64>()
-            ),
+            // The state at a log id is the same on every node and every
+            // time: so is its snapshot, byte for byte.
+            snapshot_id: last_applied.map_or("empty".into(), |l| {
+                format!("{}-{}-{}", l.leader_id.term, l.leader_id.node_id, l.index)
+            }),
         };
-        let tmp = dir.join(format!("build-{}.snap", meta.snapshot_id));
-        let write = || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-            let file = std::fs::File::create(&tmp)?;
-            let mut w = BufWriter::with_capacity(1 << 20, file);
-            snapshot::write(&txn, &serde_json::to_vec(&meta)?, &mut w)?;
-            let file = w.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, dir.join(CURRENT_SNAPSHOT))?;
-            std::fs::File::open(dir)?.sync_all()?;
-            Ok(())
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            snap_err(ErrorVerb::Write, e)
-        })?;
-        Ok(meta)
+        let header = serde_json::to_vec(&meta).map_err(|e| snap_err(ErrorVerb::Read, e))?;
+        Ok(Some(Snapshot {
+            meta,
+            snapshot: Box::new(SnapshotFile::lazy(txn, header, dir.to_path_buf())),
+        }))
     }
 
     /// Replaces every carried table with the rows of the snapshot file at
-    /// `path`, in one durable transaction, and keeps the file (under
-    /// `meta`) as the current snapshot. Nothing changes unless the whole
+    /// `path`, in one durable transaction. Nothing changes unless the whole
     /// file is read and its checksum matches.
-    fn install(db: &Database, dir: &Path, path: &Path, meta: &Meta) -> Result<(), StorageError> {
+    fn install(db: &Database, path: &Path, meta: &Meta) -> Result<(), StorageError> {
         let restore = || -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
             let file = std::fs::File::open(path)?;
             // No bytes at all: the empty state machine (what a leader with
@@ -369,57 +362,29 @@ impl StateMachine {
             Self::put_meta(&txn, "last_applied", &meta.last_log_id)?;
             Self::put_meta(&txn, "membership", &meta.last_membership)?;
             txn.commit()?;
-            if empty {
-                let mut w = BufWriter::new(std::fs::File::create(path)?);
-                snapshot::write(&db.begin_read()?, &serde_json::to_vec(meta)?, &mut w)?;
-                w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            }
-            std::fs::rename(path, dir.join(CURRENT_SNAPSHOT))?;
-            std::fs::File::open(dir)?.sync_all()?;
             Ok(rows)
         };
-        let rows = restore().map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        let rows = restore().map_err(|e| snap_err(ErrorVerb::Write, e));
+        let _ = std::fs::remove_file(path);
+        let rows = rows?;
         tracing::debug!(rows, "snapshot rows installed");
         Ok(())
-    }
-
-    fn read_current_meta(path: &Path) -> Result<Option<Meta>, StorageError> {
-        let file = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(snap_err(ErrorVerb::Read, e)),
-        };
-        let meta = snapshot::read_header(&mut BufReader::new(file))
-            .map_err(|e| snap_err(ErrorVerb::Read, e))?;
-        serde_json::from_slice(&meta)
-            .map(Some)
-            .map_err(|e| snap_err(ErrorVerb::Read, e))
-    }
-
-    async fn open_current(&self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let path = self.current_path();
-        let p = path.clone();
-        let Some(meta) = blocking(move || Self::read_current_meta(&p)).await? else {
-            return Ok(None);
-        };
-        let file = tokio::fs::File::open(&path)
-            .await
-            .map_err(|e| snap_err(ErrorVerb::Read, e))?;
-        Ok(Some(Snapshot {
-            meta,
-            snapshot: Box::new(file),
-        }))
     }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    /// A checkpoint: what is applied is committed durably, and the log
+    /// below it may go.
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let db = self.db.clone();
         let dir = self.snapshot_dir.clone();
-        blocking(move || Self::build(&db, &dir)).await?;
-        self.open_current()
-            .await?
-            .ok_or_else(|| snap_err(ErrorVerb::Read, "snapshot vanished after it was built"))
+        blocking(move || {
+            let txn = crate::db::begin_durable(&db).map_err(|e| snap_err(ErrorVerb::Write, e))?;
+            txn.commit().map_err(|e| snap_err(ErrorVerb::Write, e))?;
+            Self::current(&db, &dir, true)?
+                .ok_or_else(|| snap_err(ErrorVerb::Read, "no snapshot of the state"))
+        })
+        .await
     }
 }
 
@@ -450,7 +415,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotFile>, StorageError> {
         let path = self
             .snapshot_dir
             .join(format!("incoming-{:016x}.snap", rand::random::<u64>()));
@@ -458,16 +423,40 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .await
             .map_err(|e| snap_err(ErrorVerb::Write, e))?;
         *self.receiving.lock().expect("receiving lock") = Some(path);
-        Ok(Box::new(file))
+        Ok(Box::new(SnapshotFile::ready(file)))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &Meta,
-        snapshot: Box<tokio::fs::File>,
+        snapshot: Box<SnapshotFile>,
     ) -> Result<(), StorageError> {
-        let mut file = *snapshot;
         use tokio::io::AsyncWriteExt;
+        let mut snapshot = *snapshot;
+        let (path, mut file) = if snapshot.is_received() {
+            let path = self
+                .receiving
+                .lock()
+                .expect("receiving lock")
+                .take()
+                .ok_or_else(|| snap_err(ErrorVerb::Read, "no snapshot is being received"))?;
+            let file = snapshot
+                .into_file()
+                .ok_or_else(|| snap_err(ErrorVerb::Read, "no snapshot file"))?;
+            (path, file)
+        } else {
+            // Another store's snapshot, handed over whole: copied in first.
+            let path = self
+                .snapshot_dir
+                .join(format!("incoming-{:016x}.snap", rand::random::<u64>()));
+            let mut file = tokio::fs::File::create(&path)
+                .await
+                .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+            tokio::io::copy(&mut snapshot, &mut file)
+                .await
+                .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+            (path, file)
+        };
         file.flush()
             .await
             .map_err(|e| snap_err(ErrorVerb::Write, e))?;
@@ -475,24 +464,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .await
             .map_err(|e| snap_err(ErrorVerb::Write, e))?;
         drop(file);
-        let path = self
-            .receiving
-            .lock()
-            .expect("receiving lock")
-            .take()
-            .ok_or_else(|| snap_err(ErrorVerb::Read, "no snapshot is being received"))?;
-        let dir = self.snapshot_dir.clone();
         let db = self.db.clone();
         let meta = meta.clone();
         let id = meta.snapshot_id.clone();
         let index = meta.last_log_id.map(|l| l.index);
-        blocking(move || Self::install(&db, &dir, &path, &meta)).await?;
+        blocking(move || Self::install(&db, &path, &meta)).await?;
         tracing::info!(snapshot = %id, ?index, "installed snapshot from the leader");
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        self.open_current().await
+        let db = self.db.clone();
+        let dir = self.snapshot_dir.clone();
+        blocking(move || Self::current(&db, &dir, false)).await
     }
 }
 
