@@ -586,13 +586,30 @@ impl TroikaFs {
                     flush: Default::default(),
                 });
         };
-        // Scattered runs store whole, once they add up to a few blobs.
+        // Scattered runs store whole, once they add up to a few blobs: the
+        // WRITE waits, which holds a writer faster than the storage back.
         if bufs.total.load(Ordering::Relaxed) > GATEWAY_LIMIT || file_bytes >= 4 * BLOB_MAX_BYTES {
             self.flush(inode, true).await?;
-        } else if file_bytes >= BLOB_MAX_BYTES {
-            self.flush(inode, false).await?;
+        } else if file_bytes >= BLOB_MAX_BYTES && !self.flushing(inode) {
+            // A run may fill a blob: stored behind the WRITEs, which go on
+            // buffering meanwhile. A failure changes the verifier, so the
+            // client resends what it lost.
+            let fs = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = fs.flush(inode, false).await {
+                    tracing::warn!(inode, error = ?e, "storing buffered NFS writes failed");
+                }
+            });
         }
         Ok((attr, verf))
+    }
+
+    /// Whether a flush of `inode` is running or waiting.
+    fn flushing(&self, inode: InodeId) -> bool {
+        let files = self.inner.buffers.files.lock().expect("buffers lock");
+        files
+            .get(&inode)
+            .is_some_and(|f| Arc::strong_count(&f.flush) > 1)
     }
 
     /// Stores `inode`'s buffered bytes: all of them (`whole`), or the whole
