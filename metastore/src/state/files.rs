@@ -294,6 +294,24 @@ fn truncate(t: &mut TableSet, id: InodeId, size: u64, now: u64) -> Result<(), Er
     release_refs(t, &old, now)
 }
 
+/// Whether the extent at `offset..end` of file `id` touches another that
+/// the merge job could join it with: a file written in one small piece
+/// (most files a web host holds) has nothing to merge, and marking it
+/// would cost a query and a command per file.
+fn has_small_neighbour(t: &TableSet, id: InodeId, offset: u64, end: u64) -> Result<bool, Error> {
+    let fits = |e: &Extent| e.len + (end - offset) <= MERGE_BLOB_BYTES;
+    if let Some(row) = t.extents.range((id, 0)..(id, offset))?.next_back() {
+        let prev: Extent = dec(row?.1.value())?;
+        if prev.offset + prev.len == offset && fits(&prev) {
+            return Ok(true);
+        }
+    }
+    match t.extents.get((id, end))? {
+        Some(v) => Ok(fits(&dec::<Extent>(v.value())?)),
+        None => Ok(false),
+    }
+}
+
 /// Places `blob` at `offset` of file `id`, trimming or splitting the
 /// extents it covers.
 pub fn write_file(
@@ -342,7 +360,7 @@ pub fn write_file(
     }
     release_refs(t, &covered, now)?;
     t.extents.insert((id, offset), enc(&new).as_slice())?;
-    if blob.size < MERGE_BLOB_BYTES {
+    if blob.size < MERGE_BLOB_BYTES && has_small_neighbour(t, id, offset, end)? {
         t.fragmented.insert(id, now)?;
     }
     inode.size = inode.size.max(end);

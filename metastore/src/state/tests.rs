@@ -725,3 +725,67 @@ fn placed_blobs_are_paged_in_id_order_per_node() {
     .unwrap();
     assert_eq!(placements(&s, "o", 4), Vec::<NodeId>::new());
 }
+
+/// Only a small extent that touches another it could be merged with marks
+/// its file for the merge job: a file written whole in one small piece
+/// costs the job nothing.
+#[test]
+fn only_files_with_small_neighbouring_extents_are_marked_for_merging() {
+    let (_d, s) = store();
+    let dir = node(
+        s.apply(&Command::CreateNode {
+            parent: ROOT_INODE,
+            name: "bk1".into(),
+            kind: NodeKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            target: String::new(),
+            verifier: None,
+            now: 1,
+        })
+        .unwrap(),
+    )
+    .inode;
+    let file = |name: &str| {
+        node(
+            s.apply(&Command::CreateNode {
+                parent: dir,
+                name: name.into(),
+                kind: NodeKind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                target: String::new(),
+                verifier: None,
+                now: 1,
+            })
+            .unwrap(),
+        )
+        .inode
+    };
+    let marked = || -> Vec<InodeId> {
+        match s
+            .query(&Query::Fragmented {
+                before: u64::MAX,
+                limit: 100,
+            })
+            .unwrap()
+        {
+            Reply::Marks(m) => m.into_iter().map(|(i, _)| i).collect(),
+            r => panic!("{r:?}"),
+        }
+    };
+    let whole = file("whole");
+    write(&s, whole, 0, 1, 4096).unwrap();
+    let appended = file("appended");
+    write(&s, appended, 0, 2, 4096).unwrap();
+    write(&s, appended, 4096, 3, 4096).unwrap();
+    let gap = file("gap");
+    write(&s, gap, 0, 4, 4096).unwrap();
+    write(&s, gap, 1 << 20, 5, 4096).unwrap();
+    let big = file("big");
+    write(&s, big, 0, 6, MERGE_BLOB_BYTES).unwrap();
+    write(&s, big, MERGE_BLOB_BYTES, 7, 4096).unwrap();
+    assert_eq!(marked(), vec![appended]);
+}
