@@ -396,26 +396,30 @@ fn write(s: &Store, inode: InodeId, offset: u64, b: u8, len: u64) -> Result<Repl
     })
 }
 
+/// A directory or file `name` in `parent`, owned by root.
+fn make(s: &Store, parent: InodeId, name: &str, kind: NodeKind) -> InodeId {
+    let mode = if kind == NodeKind::Dir { 0o755 } else { 0o644 };
+    let made = s.apply(&Command::CreateNode {
+        parent,
+        name: name.into(),
+        kind,
+        mode,
+        uid: 0,
+        gid: 0,
+        target: String::new(),
+        verifier: None,
+        now: 1,
+    });
+    node(made.unwrap()).inode
+}
+
 #[test]
 fn writes_trim_and_split_extents_and_merges_are_compare_and_swap() {
     let (_d, s) = store();
-    let dir = node(
-        s.apply(&Command::CreateNode {
-            parent: ROOT_INODE,
-            name: "bk1".into(),
-            kind: NodeKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            target: String::new(),
-            verifier: None,
-            now: 1,
-        })
-        .unwrap(),
-    );
+    let dir = make(&s, ROOT_INODE, "bk1", NodeKind::Dir);
     let f = node(
         s.apply(&Command::CreateNode {
-            parent: dir.inode,
+            parent: dir,
             name: "f".into(),
             kind: NodeKind::File,
             mode: 0o644,
@@ -732,38 +736,8 @@ fn placed_blobs_are_paged_in_id_order_per_node() {
 #[test]
 fn only_files_with_small_neighbouring_extents_are_marked_for_merging() {
     let (_d, s) = store();
-    let dir = node(
-        s.apply(&Command::CreateNode {
-            parent: ROOT_INODE,
-            name: "bk1".into(),
-            kind: NodeKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            target: String::new(),
-            verifier: None,
-            now: 1,
-        })
-        .unwrap(),
-    )
-    .inode;
-    let file = |name: &str| {
-        node(
-            s.apply(&Command::CreateNode {
-                parent: dir,
-                name: name.into(),
-                kind: NodeKind::File,
-                mode: 0o644,
-                uid: 0,
-                gid: 0,
-                target: String::new(),
-                verifier: None,
-                now: 1,
-            })
-            .unwrap(),
-        )
-        .inode
-    };
+    let dir = make(&s, ROOT_INODE, "bk1", NodeKind::Dir);
+    let file = |name: &str| make(&s, dir, name, NodeKind::File);
     let marked = || -> Vec<InodeId> {
         match s
             .query(&Query::Fragmented {
