@@ -6,7 +6,10 @@
 //! disk bytes written per create (`/proc/PID/io`) and Raft log fsyncs per
 //! create (its `/metrics`); and the 1-client create latency p50/p99 beside
 //! the HEAD's in the same run: the commit's share is their difference.
-//! Baseline in the same run: one fsync of a small write on the same disk.
+//! Baselines in the same run: one fsync of a small write on the same disk,
+//! and, when `etcd` is installed (Debian's `etcd-server`), three etcd
+//! members on loopback: a put and a linearizable range of one key by one
+//! client, sent to the leader, whose difference is etcd's commit share.
 //! Size: TROIKA_BENCH_CREATES (default 2000 per round).
 
 #[path = "../tests/common/mod.rs"]
@@ -129,6 +132,123 @@ async fn heads(s3: &aws_sdk_s3::Client, round: &str, n: usize) -> Vec<Duration> 
     all
 }
 
+/// Three etcd members on loopback, stopped on drop.
+struct Etcd {
+    members: Vec<std::process::Child>,
+    clients: Vec<String>,
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        for m in &mut self.members {
+            let _ = m.kill();
+            let _ = m.wait();
+        }
+    }
+}
+
+fn start_etcd(dir: &std::path::Path) -> Option<Etcd> {
+    let host = "127.0.0.1";
+    let peers: Vec<u16> = (0..3).map(|_| free_port(host)).collect();
+    let clients: Vec<u16> = (0..3).map(|_| free_port(host)).collect();
+    let cluster = (0..3)
+        .map(|i| format!("m{i}=http://{host}:{}", peers[i]))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut etcd = Etcd {
+        members: Vec::new(),
+        clients: clients.iter().map(|p| format!("{host}:{p}")).collect(),
+    };
+    for i in 0..3 {
+        let child = std::process::Command::new("etcd")
+            .args(["--name", &format!("m{i}")])
+            .arg("--data-dir")
+            .arg(dir.join(format!("etcd{i}")))
+            .args([
+                "--listen-client-urls",
+                &format!("http://{host}:{}", clients[i]),
+            ])
+            .args([
+                "--advertise-client-urls",
+                &format!("http://{host}:{}", clients[i]),
+            ])
+            .args(["--listen-peer-urls", &format!("http://{host}:{}", peers[i])])
+            .args([
+                "--initial-advertise-peer-urls",
+                &format!("http://{host}:{}", peers[i]),
+            ])
+            .args([
+                "--initial-cluster",
+                &cluster,
+                "--initial-cluster-state",
+                "new",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        etcd.members.push(child);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !etcd
+        .clients
+        .iter()
+        .all(|c| http_get(c, "/health").is_some_and(|(s, b)| s == 200 && b.contains("true")))
+    {
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Some(etcd)
+}
+
+/// etcd's put and linearizable range p50 (and p99) over its JSON gateway,
+/// one client, `n` keys, sent to the leader.
+async fn etcd_latencies(etcd: &Etcd, n: usize) -> Option<[Duration; 4]> {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let http = reqwest::Client::new();
+    let mut leader = None;
+    for c in &etcd.clients {
+        let st: serde_json::Value = http
+            .post(format!("http://{c}/v3/maintenance/status"))
+            .body("{}")
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        if st["leader"] == st["header"]["member_id"] {
+            leader = Some(c.clone());
+        }
+    }
+    let leader = leader?;
+    let mut times = [Vec::new(), Vec::new()];
+    for (op, path) in [(0, "put"), (1, "range")] {
+        for i in 0..n {
+            let body = serde_json::json!({"key": b64(&format!("k{i:07}")), "value": b64("")});
+            let t = Instant::now();
+            let r = http
+                .post(format!("http://{leader}/v3/kv/{path}"))
+                .body(body.to_string())
+                .send()
+                .await
+                .ok()?;
+            r.bytes().await.ok()?;
+            times[op].push(t.elapsed());
+        }
+        times[op].sort();
+    }
+    Some([
+        percentile(&times[0], 0.5),
+        percentile(&times[0], 0.99),
+        percentile(&times[1], 0.5),
+        percentile(&times[1], 0.99),
+    ])
+}
+
 fn main() {
     let n = env_or("TROIKA_BENCH_CREATES", 2000);
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -169,13 +289,36 @@ fn main() {
         if clients == 1 {
             let h = rt.block_on(heads(&s3, &round, n));
             let (cp50, hp50) = (percentile(&times, 0.5), percentile(&h, 0.5));
+            let share = cp50.saturating_sub(hp50);
             println!(
                 "    HEAD of the same keys, 1 client: p50 {:.2} ms, p99 {:.2} ms; create p50 / HEAD p50 = {:.1}; the commit's share {:.2} ms",
                 hp50.as_secs_f64() * 1e3,
                 percentile(&h, 0.99).as_secs_f64() * 1e3,
                 cp50.as_secs_f64() / hp50.as_secs_f64(),
-                cp50.saturating_sub(hp50).as_secs_f64() * 1e3,
+                share.as_secs_f64() * 1e3,
             );
+            let etcd = start_etcd(c.dir.path());
+            match etcd.as_ref() {
+                None => println!(
+                    "    etcd: not installed or did not start (apt-get install etcd-server)"
+                ),
+                Some(e) => match rt.block_on(etcd_latencies(e, n)) {
+                    Some([put50, put99, get50, get99]) => {
+                        let theirs = put50.saturating_sub(get50);
+                        println!(
+                            "    etcd, 3 members, 1 client: put p50 {:.2} ms (p99 {:.2}), range p50 {:.2} ms (p99 {:.2}); its commit's share {:.2} ms; Troika's / etcd's = {:.1}",
+                            put50.as_secs_f64() * 1e3,
+                            put99.as_secs_f64() * 1e3,
+                            get50.as_secs_f64() * 1e3,
+                            get99.as_secs_f64() * 1e3,
+                            theirs.as_secs_f64() * 1e3,
+                            share.as_secs_f64() / theirs.as_secs_f64().max(1e-6),
+                        );
+                    }
+                    None => println!("    etcd: measurement failed"),
+                },
+            }
+            drop(etcd);
         }
     }
 }
