@@ -15,30 +15,11 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::*;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn fsync_latency(dir: &std::path::Path) -> Duration {
-    let mut f = std::fs::File::create(dir.join("fsync-probe")).unwrap();
-    let n = 200;
-    let start = Instant::now();
-    for _ in 0..n {
-        f.write_all(b"x").unwrap();
-        f.sync_data().unwrap();
-    }
-    start.elapsed() / n
-}
 
 /// Bytes this process has caused to be written to disk.
 fn write_bytes(pid: u32) -> u64 {
@@ -47,16 +28,6 @@ fn write_bytes(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("write_bytes: "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
-}
-
-/// A counter of the node's `/metrics`.
-fn metric(addr: &str, name: &str) -> u64 {
-    let Some((200, body)) = http_get(addr, "/metrics") else {
-        return 0;
-    };
-    body.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-        .unwrap_or(0.0) as u64
 }
 
 struct Sample {
@@ -74,7 +45,7 @@ fn sample(c: &Cluster) -> Sample {
         syncs: c
             .metas
             .iter()
-            .map(|m| metric(&m.addr, "troika_meta_log_syncs_total"))
+            .map(|m| metric_sum(&m.addr, "troika_meta_log_syncs_total"))
             .collect(),
     }
 }
@@ -256,7 +227,7 @@ fn main() {
     let leader = c.wait_leader();
     println!(
         "baseline: one fsync of a small write {:?} on this disk",
-        fsync_latency(c.dir.path())
+        small_fsync_time(c.dir.path())
     );
     let s3 = client(&c, 0);
     rt.block_on(async {

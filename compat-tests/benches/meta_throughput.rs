@@ -11,7 +11,6 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,19 +19,6 @@ use aws_sdk_s3::primitives::ByteStream;
 use common::*;
 
 const CLIENTS: usize = 64;
-
-fn fsyncs_per_second() -> f64 {
-    let dir = tempfile::tempdir().unwrap();
-    let mut f = std::fs::File::create(dir.path().join("f")).unwrap();
-    let start = Instant::now();
-    let mut n = 0;
-    while start.elapsed() < Duration::from_secs(2) {
-        f.write_all(b"x").unwrap();
-        f.sync_data().unwrap();
-        n += 1;
-    }
-    n as f64 / start.elapsed().as_secs_f64()
-}
 
 async fn creates_per_second(c: &Cluster, secs: u64) -> f64 {
     let s3 = client(c, 0);
@@ -94,7 +80,12 @@ async fn failover(c: &mut Cluster) -> Duration {
 
 fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    println!("baseline: {:.0} fsyncs/s on this disk", fsyncs_per_second());
+    let probe = tempfile::tempdir().unwrap();
+    let fsync = small_fsync_time(probe.path());
+    println!(
+        "baseline: {:.0} fsyncs/s on this disk",
+        1.0 / fsync.as_secs_f64()
+    );
     let one = Cluster::start_with(1, 3, 1, 10_000);
     let r1 = rt.block_on(creates_per_second(&one, 10));
     drop(one);

@@ -36,18 +36,10 @@ fn cpu_secs(pid: u32) -> f64 {
 
 /// Commands plus queries the meta nodes have served.
 fn meta_requests(metas: &[String]) -> u64 {
-    let mut n = 0;
-    for meta in metas {
-        let Some((200, body)) = http_get(meta, "/metrics") else {
-            continue;
-        };
-        n += body
-            .lines()
-            .filter(|l| l.starts_with("troika_meta_requests_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum::<u64>();
-    }
-    n
+    metas
+        .iter()
+        .map(|m| metric_sum(m, "troika_meta_requests_total"))
+        .sum()
 }
 
 /// The processes measured and their meta nodes.
@@ -107,6 +99,27 @@ async fn access(n: &mut Nfs, fh: &Fh) {
 }
 
 type Fh = nfs::Fh;
+
+/// Runs `work(connection, c)` for `c` in 0..8, each on its own NFS
+/// connection (mounted inside the measured time, as a client would), and
+/// waits for all eight.
+async fn on_eight_connections<F, Fut>(addr: &str, work: F)
+where
+    F: Fn(Nfs, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let mut tasks = Vec::new();
+    for c in 0..8 {
+        let (addr, work) = (addr.to_string(), work.clone());
+        tasks.push(tokio::spawn(async move {
+            let n = nfs::mount_wait(&addr, "/").await;
+            work(n, c).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
 
 fn main() {
     let files: usize = env_or("TROIKA_BENCH_FILES", 2000);
@@ -198,13 +211,9 @@ fn main() {
         // Eight writers, each its own connection and directories.
         let eight = n.mkdir(&bucket, "eight").await.unwrap();
         let p = Probe::new(&sut);
-        let mut tasks = Vec::new();
-        for w in 0..8 {
-            let addr = nfs_addr.clone();
-            let eight = eight.clone();
-            let four_k = four_k.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut n = nfs::mount_wait(&addr, "/").await;
+        on_eight_connections(&nfs_addr, move |mut n, w| {
+            let (eight, four_k) = (eight.clone(), four_k.clone());
+            async move {
                 let mut dir = None;
                 for (k, i) in (w..files).step_by(8).enumerate() {
                     if k % 100 == 0 {
@@ -217,11 +226,9 @@ fn main() {
                     n.write(&fh, 0, &four_k).await.unwrap();
                     n.commit(&fh).await.unwrap();
                 }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
+            }
+        })
+        .await;
         p.report("4 KiB files, 8 writers", files, "file", files * 3);
 
         // ls -lR: READDIRPLUS of every directory (attributes come with it).
@@ -283,23 +290,18 @@ fn main() {
             let name = format!("seq{piece}");
             let fh = n.create(&bucket, &name).await.unwrap();
             let p = Probe::new(&sut);
-            let mut tasks = Vec::new();
-            for c in 0..8usize {
-                let addr = nfs_addr.clone();
-                let body = body.clone();
-                let fh = fh.clone();
-                tasks.push(tokio::spawn(async move {
-                    let mut n = nfs::mount_wait(&addr, "/").await;
+            let stripes = body.clone();
+            on_eight_connections(&nfs_addr, move |mut n, c| {
+                let (body, fh) = (stripes.clone(), fh.clone());
+                async move {
                     for off in (c * piece..len).step_by(8 * piece) {
                         let end = (off + piece).min(len);
                         n.write(&fh, off as u64, &body[off..end]).await.unwrap();
                     }
                     n.commit(&fh).await.unwrap();
-                }));
-            }
-            for t in tasks {
-                t.await.unwrap();
-            }
+                }
+            })
+            .await;
             p.report(
                 &format!("write {} MiB in {} KiB WRITEs", len >> 20, piece >> 10),
                 len >> 20,
@@ -312,22 +314,16 @@ fn main() {
         let fh = n.lookup(&bucket, &format!("seq{}", 1 << 20)).await.unwrap();
         let p = Probe::new(&sut);
         let len = mib << 20;
-        let mut tasks = Vec::new();
-        for c in 0..8usize {
-            let addr = nfs_addr.clone();
-            let fh = fh.clone();
-            let body = body.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut n = nfs::mount_wait(&addr, "/").await;
+        on_eight_connections(&nfs_addr, move |mut n, c| {
+            let (body, fh) = (body.clone(), fh.clone());
+            async move {
                 for off in (c << 20..len).step_by(8 << 20) {
                     let (got, _) = n.read(&fh, off as u64, 1 << 20).await.unwrap();
                     assert_eq!(got[..], body[off..(off + (1 << 20)).min(len)]);
                 }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
+            }
+        })
+        .await;
         p.report(
             &format!("read {mib} MiB in 1 MiB READs"),
             mib,
@@ -335,11 +331,4 @@ fn main() {
             len >> 20,
         );
     });
-}
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }

@@ -653,6 +653,44 @@ impl Drop for Cluster {
     }
 }
 
+/// A benchmark's size or switch from the environment, else `default`.
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The mean time of a one-byte write and its `fdatasync` in `dir`, over
+/// two seconds: the unit a metadata commit costs on this disk.
+pub fn small_fsync_time(dir: &Path) -> Duration {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed() < Duration::from_secs(2) {
+        f.write_all(b"x").unwrap();
+        f.sync_data().unwrap();
+        n += 1;
+    }
+    let each = start.elapsed() / n;
+    std::fs::remove_file(&path).unwrap();
+    each
+}
+
+/// The sum of the samples of `/metrics` at `addr` whose name starts with
+/// `name` (every label set of it); 0 if the node does not answer.
+pub fn metric_sum(addr: &str, name: &str) -> u64 {
+    let Some((200, body)) = http_get(addr, "/metrics") else {
+        return 0;
+    };
+    body.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 /// Throughput in MiB/s.
 pub fn mib_per_s(bytes: usize, secs: f64) -> f64 {
     bytes as f64 / (1 << 20) as f64 / secs

@@ -617,9 +617,7 @@ async fn unstable_writes_a_killed_gateway_lost_are_resent() {
 /// ask again.
 #[tokio::test(flavor = "multi_thread")]
 async fn directory_changes_answer_the_directory_after() {
-    use nfs3_client::nfs3_types::nfs3::{
-        CREATE3args, Nfs3Result, READDIRPLUS3args, REMOVE3args, RENAME3args,
-    };
+    use nfs3_client::nfs3_types::nfs3::{CREATE3args, Nfs3Result, REMOVE3args, RENAME3args};
     let c = Cluster::start(3, 1);
     let (mut n, dir) = bucket_over_nfs(&c, "site").await;
     let sub = n.mkdir(&dir, "sub").await.unwrap();
@@ -683,17 +681,7 @@ async fn directory_changes_answer_the_directory_after() {
         "REMOVE answered no directory attributes"
     );
 
-    let r = n
-        .conn
-        .readdirplus(&READDIRPLUS3args {
-            dir: sub.clone(),
-            cookie: 0,
-            cookieverf: Default::default(),
-            dircount: 4096,
-            maxcount: 8192,
-        })
-        .await
-        .expect("rpc");
+    let r = n.readdirplus(&sub, 0, Default::default(), 8192).await;
     let Nfs3Result::Ok(ok) = r else {
         panic!("READDIRPLUS failed")
     };
@@ -701,16 +689,6 @@ async fn directory_changes_answer_the_directory_after() {
     assert!(ok.reply.entries.0.is_empty() && ok.reply.eof);
     // A listing of a file is refused as such.
     let f = n.create(&dir, "f").await.unwrap();
-    let r = n
-        .conn
-        .readdirplus(&READDIRPLUS3args {
-            dir: f,
-            cookie: 0,
-            cookieverf: Default::default(),
-            dircount: 4096,
-            maxcount: 8192,
-        })
-        .await
-        .expect("rpc");
+    let r = n.readdirplus(&f, 0, Default::default(), 8192).await;
     assert!(matches!(r, Nfs3Result::Err((nfsstat3::NFS3ERR_NOTDIR, _))));
 }

@@ -333,6 +333,27 @@ impl Nfs {
         res(r).map(drop)
     }
 
+    /// One READDIRPLUS reply, as the server gave it: the entries after
+    /// `cookie`, at most `maxcount` bytes of them.
+    pub async fn readdirplus(
+        &mut self,
+        dir: &Fh,
+        cookie: u64,
+        cookieverf: cookieverf3,
+        maxcount: u32,
+    ) -> READDIRPLUS3res<'static> {
+        self.conn
+            .readdirplus(&READDIRPLUS3args {
+                dir: dir.clone(),
+                cookie,
+                cookieverf,
+                dircount: maxcount,
+                maxcount,
+            })
+            .await
+            .expect("rpc")
+    }
+
     /// Every entry of a directory (READDIRPLUS, paginated by cookie with
     /// `maxcount` bytes per reply): (name, cookie, attributes).
     pub async fn readdir(
@@ -354,18 +375,7 @@ impl Nfs {
         let mut out = Vec::new();
         let mut verf = cookieverf3::default();
         loop {
-            let r = self
-                .conn
-                .readdirplus(&READDIRPLUS3args {
-                    dir: dir.clone(),
-                    cookie,
-                    cookieverf: verf,
-                    dircount: maxcount,
-                    maxcount,
-                })
-                .await
-                .expect("rpc");
-            let ok = res(r)?;
+            let ok = res(self.readdirplus(dir, cookie, verf, maxcount).await)?;
             verf = ok.cookieverf;
             for e in ok.reply.entries.0 {
                 cookie = e.cookie;
