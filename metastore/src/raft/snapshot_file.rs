@@ -9,10 +9,10 @@
 //! A snapshot that is never read (the one openraft looks at when it
 //! starts, or the one a build returns) costs nothing.
 
+use std::future::Future;
 use std::io::{self, BufWriter, SeekFrom};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncSeek, AsyncWrite, ReadBuf};
@@ -28,7 +28,7 @@ struct Source {
 
 enum State {
     /// Not read yet.
-    Idle(Mutex<Option<Source>>),
+    Idle(Option<Source>),
     /// Being dumped.
     Dumping(tokio::sync::oneshot::Receiver<io::Result<std::fs::File>>),
     Ready(tokio::fs::File),
@@ -56,7 +56,7 @@ impl SnapshotFile {
     /// `dir` when first read.
     pub fn lazy(txn: redb::ReadTransaction, meta: Vec<u8>, dir: PathBuf) -> Self {
         Self {
-            state: State::Idle(Mutex::new(Some(Source { txn, meta, dir }))),
+            state: State::Idle(Some(Source { txn, meta, dir })),
             seek: None,
             received: false,
         }
@@ -83,8 +83,7 @@ impl SnapshotFile {
                 State::Ready(_) => break,
                 State::Failed(e) => return Poll::Ready(Err(io::Error::other(e.clone()))),
                 State::Idle(source) => {
-                    let source = source.get_mut().expect("snapshot source lock").take();
-                    let Some(source) = source else {
+                    let Some(source) = source.take() else {
                         self.state = State::Failed("snapshot source taken".into());
                         continue;
                     };
@@ -113,8 +112,6 @@ impl SnapshotFile {
         Poll::Ready(Ok(file))
     }
 }
-
-use std::future::Future;
 
 /// Writes the copy to an unnamed file (created, then unlinked at once, so
 /// nothing is left behind whatever happens) and returns it at its start.

@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 
 /// A segment is closed and a new one begun past this size.
@@ -138,7 +138,6 @@ pub struct WalStats {
 }
 
 pub struct Wal {
-    dir: PathBuf,
     stats: Arc<WalStats>,
     index: Arc<Mutex<Index>>,
     /// Held while a job updates the index and is queued, so the file gets
@@ -233,16 +232,11 @@ impl Wal {
                 .spawn(move || write_loop(&dir, next, segment_bytes, &index, &stats, rx))?
         };
         Ok(Self {
-            dir: dir.to_path_buf(),
             stats,
             index,
             queue: Mutex::new(tx),
             writer: Some(writer),
         })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     pub fn stats(&self) -> &Arc<WalStats> {
@@ -354,6 +348,11 @@ impl Wal {
     /// before the one that would take their size past `budget` (never
     /// before the first).
     pub fn read(&self, start: u64, end: u64, budget: usize) -> io::Result<Vec<(u64, Vec<u8>)>> {
+        /// Where an entry's bytes are read from, outside the lock.
+        enum From {
+            Memory(Arc<[u8]>),
+            File(Arc<File>, u64, u32),
+        }
         let mut wanted = Vec::new();
         {
             let ix = self.index.lock().expect("log index lock");
@@ -363,34 +362,31 @@ impl Wal {
             let (start, end) = (start.max(ix.first), end.min(last + 1));
             let mut bytes = 0usize;
             for i in start..end {
-                let loc = ix.slots[(i - ix.first) as usize].clone();
-                let (len, file) =
-                    match &loc {
-                        Loc::Queued(b) => (b.len(), None),
-                        Loc::File { seg, len, .. } => (
-                            *len as usize,
-                            Some(ix.segments.get(seg).map(|s| s.file.clone()).ok_or_else(
-                                || corrupt(format!("entry {i} is in a deleted segment")),
-                            )?),
-                        ),
-                    };
+                let (from, len) = match &ix.slots[(i - ix.first) as usize] {
+                    Loc::Queued(b) => (From::Memory(b.clone()), b.len()),
+                    Loc::File { seg, off, len } => {
+                        let file = ix.segments.get(seg).map(|s| s.file.clone());
+                        let file = file
+                            .ok_or_else(|| corrupt(format!("entry {i} is in a deleted segment")))?;
+                        (From::File(file, *off, *len), *len as usize)
+                    }
+                };
                 bytes += len;
                 if bytes > budget && !wanted.is_empty() {
                     break;
                 }
-                wanted.push((i, loc, file));
+                wanted.push((i, from));
             }
         }
         wanted
             .into_iter()
-            .map(|(i, loc, file)| match (loc, file) {
-                (Loc::Queued(b), _) => Ok((i, b.to_vec())),
-                (Loc::File { off, len, .. }, Some(f)) => {
+            .map(|(i, from)| match from {
+                From::Memory(b) => Ok((i, b.to_vec())),
+                From::File(f, off, len) => {
                     let mut buf = vec![0; len as usize];
                     f.read_exact_at(&mut buf, off)?;
                     Ok((i, buf))
                 }
-                (Loc::File { .. }, None) => unreachable!("a file location comes with its file"),
             })
             .collect()
     }
@@ -523,17 +519,10 @@ fn write_loop(
     stats: &WalStats,
     rx: mpsc::Receiver<Job>,
 ) {
-    let mut size = {
-        let ix = index.lock().expect("log index lock");
-        ix.segments[&seg]
-            .file
-            .metadata()
-            .map(|m| m.len())
-            .unwrap_or(0)
-    };
     let mut file = index.lock().expect("log index lock").segments[&seg]
         .file
         .clone();
+    let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut pending: Option<Job> = None;
     loop {
         let first = match pending.take() {
