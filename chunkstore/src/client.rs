@@ -1,4 +1,5 @@
-//! What gateways (and, later, repairing nodes) use to talk to storage nodes.
+//! What gateways and repairing nodes use to talk to storage nodes: HTTP/2,
+//! or a direct call when the node runs in this process ([`crate::local`]).
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use troika_rpc::RpcClient;
 
 use crate::api::blob_path;
 use crate::error::Error;
+use crate::local;
 
 /// How long one blob transfer may take before the node counts as failed.
 pub const BLOB_TIMEOUT: Duration = Duration::from_secs(60);
@@ -26,6 +28,9 @@ impl ChunkClient {
     /// Stores `data` as blob `id` on the node at `addr`; returns once the
     /// node has fsynced it.
     pub async fn put(&self, addr: &str, id: &BlobId, data: Bytes) -> Result<(), Error> {
+        if let Some(node) = local::find(addr) {
+            return local::put(node, addr, *id, data).await;
+        }
         let resp = self
             .rpc
             .request_with_digest(Method::PUT, addr, &blob_path(id), &id.to_hex())
@@ -45,6 +50,9 @@ impl ChunkClient {
         offset: u64,
         len: u64,
     ) -> Result<Bytes, Error> {
+        if let Some(node) = local::find(addr) {
+            return local::get(node, addr, *id, offset, len).await;
+        }
         let path = format!("{}?offset={offset}&len={len}", blob_path(id));
         let resp = self
             .rpc
@@ -65,6 +73,9 @@ impl ChunkClient {
     }
 
     pub async fn delete(&self, addr: &str, id: &BlobId) -> Result<(), Error> {
+        if let Some(node) = local::find(addr) {
+            return local::delete(node, addr, *id).await;
+        }
         let resp = self
             .rpc
             .request_empty(Method::DELETE, addr, &blob_path(id))

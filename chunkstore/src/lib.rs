@@ -9,11 +9,13 @@
 //!   fill) from a live holder, and deleting what the metastore dropped.
 //! - [`scrub`]: re-reading every blob in the background; bad copies and
 //!   orphans.
+//! - [`local`]: direct calls to nodes served by this process.
 //! - [`api`]: paths and limits shared by both sides.
 
 pub mod api;
 pub mod client;
 pub mod error;
+mod local;
 pub mod repair;
 pub mod scrub;
 pub mod server;

@@ -263,3 +263,44 @@ async fn all_in_one_server_keeps_data_and_keys_across_kill_9() {
     let (st, _) = http_get(&addr, "/health").unwrap();
     assert_eq!(st, 200);
 }
+
+/// The all-in-one server's gateway reads its storage nodes by direct call,
+/// not HTTP: a copy that fails its checksum must still be passed over for
+/// another and quarantined, as over the network.
+#[tokio::test(flavor = "multi_thread")]
+async fn all_in_one_server_reads_past_flipped_bits_and_quarantines_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let server = start_server(&data_dir, dir.path());
+    let info = read_cluster_json(&data_dir);
+    wait_live_nodes(&server.addr, 3);
+    let s3c = s3(
+        &format!("http://{}", server.addr),
+        info["access_key"].as_str().unwrap(),
+        info["secret_key"].as_str().unwrap(),
+    );
+    s3c.create_bucket().bucket("flip").send().await.unwrap();
+    let body = data(100_000, 5);
+    put(&s3c, "flip", "a.bin", &body).await;
+    let [id] = &blob_ids(&body)[..] else {
+        panic!("one blob expected");
+    };
+    // Two of the three copies go bad: whichever a read tries first, it must
+    // end on the good one.
+    let copy = |i: usize| data_dir.join(format!("chunk{i}/blobs/{}/{id}", &id[..2]));
+    for i in [1, 2] {
+        let mut bytes = std::fs::read(copy(i)).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        std::fs::write(copy(i), bytes).unwrap();
+    }
+    for _ in 0..50 {
+        assert!(get_bytes(&s3c, "flip", "a.bin").await == body);
+    }
+    let quarantined = |i: usize| data_dir.join(format!("chunk{i}/quarantine/{id}")).exists();
+    assert!(
+        quarantined(1) || quarantined(2),
+        "a bad copy read is quarantined"
+    );
+    assert!(!quarantined(3), "the good copy stays");
+}
