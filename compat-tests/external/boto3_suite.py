@@ -709,7 +709,8 @@ def missing_bucket_is_no_such_bucket():
         expect_error(lambda: app.get_object(Bucket=BUCKET, Key="r"), 403, "AccessDenied")
         # Someone else's name: taken, not "already yours" (tools take that for success).
         expect_error(lambda: app.create_bucket(Bucket=BUCKET), 409, "BucketAlreadyExists")
-        expect_error(lambda: app.create_bucket(Bucket="boto3-app-own"), 409, "BucketAlreadyOwnedByYou")
+        # One's own again: success, as S3 answers in us-east-1.
+        app.create_bucket(Bucket="boto3-app-own")
     finally:
         app.delete_bucket(Bucket="boto3-app-own")
 
@@ -798,6 +799,30 @@ def protections_not_given_are_refused():
     s3.delete_object(Bucket=BUCKET, Key=key)
 
 
+def headers_once_ignored_are_checked():
+    key = "owned/x"
+    # x-amz-expected-bucket-owner: the owner is the key that created the bucket.
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"x", ExpectedBucketOwner=ak)
+    expect_error(lambda: s3.put_object(Bucket=BUCKET, Key=key + "2", Body=b"x", ExpectedBucketOwner="111122223333"),
+                 403, "AccessDenied")
+    expect_error(lambda: s3.head_object(Bucket=BUCKET, Key=key + "2"), 404, "404")
+    expect_error(lambda: s3.get_object(Bucket=BUCKET, Key=key, ExpectedBucketOwner="111122223333"),
+                 403, "AccessDenied")
+    expect_error(lambda: s3.copy_object(Bucket=BUCKET, Key=key + "3", CopySource={"Bucket": BUCKET, "Key": key},
+                                        ExpectedSourceBucketOwner="111122223333"), 403, "AccessDenied")
+    assert s3.get_bucket_acl(Bucket=BUCKET, ExpectedBucketOwner=ak)["Owner"]["ID"] == ak
+    # x-amz-tagging: refused until tags are kept.
+    expect_error(lambda: s3.put_object(Bucket=BUCKET, Key=key + "4", Body=b"x", Tagging="team=web"),
+                 501, "NotImplemented")
+    expect_error(lambda: s3.create_multipart_upload(Bucket=BUCKET, Key=key + "4", Tagging="team=web"),
+                 501, "NotImplemented")
+    expect_error(lambda: s3.head_object(Bucket=BUCKET, Key=key + "4"), 404, "404")
+    # Storage classes other than STANDARD are refused, not relabelled.
+    expect_error(lambda: s3.put_object(Bucket=BUCKET, Key=key + "5", Body=b"x", StorageClass="GLACIER"),
+                 400, "InvalidStorageClass")
+    s3.delete_object(Bucket=BUCKET, Key=key)
+
+
 # --- errors ---------------------------------------------------------------------
 
 def ranges():
@@ -865,6 +890,7 @@ for f in [create_bucket, put_get_small, put_empty, metadata_round_trip, response
           keys_keep_whitespace_in_delete_objects, keys_keep_whitespace_in_copy_and_multipart,
           list_buckets_sees_new_bucket_at_once, missing_bucket_is_no_such_bucket,
           multipart_checksum_verified, multipart_full_object_crc32, protections_not_given_are_refused,
+          headers_once_ignored_are_checked,
           ranges, errors, access_denied_anonymous, delete_and_cleanup]:
     check(f)
 

@@ -335,10 +335,8 @@ async fn refusals_carry_s3_error_codes() {
         code(s3.create_bucket().bucket("Bad_Name").send().await),
         "InvalidBucketName"
     );
-    assert_eq!(
-        code(s3.create_bucket().bucket("errs").send().await),
-        "BucketAlreadyOwnedByYou"
-    );
+    // One's own bucket again: success, as S3 answers in us-east-1.
+    s3.create_bucket().bucket("errs").send().await.unwrap();
 
     // Keys that cannot be paths never become files.
     for key in ["a/../../etc/passwd", "a//b", "./x", "a/."] {

@@ -37,6 +37,8 @@ pub enum Error {
     Unsupported { header: String, why: String },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    #[error("storage class {0:?} is not served: every object is STANDARD (three copies)")]
+    InvalidStorageClass(String),
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     #[error("requested range not satisfiable")]

@@ -863,6 +863,10 @@ pub struct BucketInfo {
     pub created: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Vec<CorsRule>>,
+    /// The access key that created it over S3 (none for a bucket made
+    /// over NFS or by a version that did not record it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

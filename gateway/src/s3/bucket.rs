@@ -4,6 +4,7 @@
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use metastore::api::BucketInfo;
 
 use super::object::read_small_body;
 use super::router::S3Request;
@@ -61,8 +62,8 @@ pub async fn list_buckets(gw: &Gateway, req: &S3Request) -> Result<Response, Err
     };
     let mut x = Xml::root("ListAllMyBucketsResult");
     x.open("Owner")
-        .elem("ID", "troika")
-        .elem("DisplayName", "troika")
+        .elem("ID", &key.access_key)
+        .elem("DisplayName", &key.access_key)
         .close("Owner");
     x.open("Buckets");
     for b in &buckets {
@@ -81,6 +82,16 @@ pub async fn list_buckets(gw: &Gateway, req: &S3Request) -> Result<Response, Err
     Ok(([XML], x.finish("ListAllMyBucketsResult")).into_response())
 }
 
+/// The canonical user S3 shows for a bucket without a recorded creator.
+pub const ACCOUNT_ID: &str = "troika";
+
+/// A bucket's owner as S3 shows it (`Owner/ID`, and what
+/// `x-amz-expected-bucket-owner` must name): the access key that created
+/// it, or [`ACCOUNT_ID`] for one made over NFS.
+pub fn owner_id(info: &BucketInfo) -> &str {
+    info.owner.as_deref().unwrap_or(ACCOUNT_ID)
+}
+
 pub async fn create(gw: &Gateway, req: &S3Request) -> Result<Response, Error> {
     // A CreateBucketConfiguration body (location constraint) is accepted
     // and ignored: a cluster has one location.
@@ -91,14 +102,15 @@ pub async fn create(gw: &Gateway, req: &S3Request) -> Result<Response, Error> {
     if let Err(Error::Meta(metastore::Error::BucketExists(name))) = created {
         // BucketAlreadyOwnedByYou only for a bucket this key may write:
         // tools take it for success.
+        // As in S3's us-east-1 (the region this server presents), creating
+        // a bucket one already has succeeds and changes nothing.
         let key = gw.access_key_fresh(&req.key_info.access_key).await?;
-        return Err(if key.grant(&name).write {
-            Error::Meta(metastore::Error::BucketExists(name))
-        } else {
-            Error::BucketTaken(name)
-        });
+        if !key.grant(&name).write {
+            return Err(Error::BucketTaken(name));
+        }
+    } else {
+        created?;
     }
-    created?;
     Ok((
         StatusCode::OK,
         [(http::header::LOCATION, format!("/{}", req.bucket()))],
@@ -134,20 +146,17 @@ pub async fn versioning(gw: &Gateway, req: &S3Request) -> Result<Response, Error
 /// already so (a private canned ACL, or a policy granting the owner full
 /// control and nobody anything), and refuses any other grant.
 pub async fn acl(gw: &Gateway, req: &S3Request, body: Body) -> Result<Response, Error> {
-    match req.key.as_deref() {
-        Some(key) => {
-            gw.ns.get_object(req.bucket(), key).await?;
-        }
-        None => {
-            gw.ns.head_bucket(req.bucket()).await?;
-        }
+    let info = gw.ns.head_bucket(req.bucket()).await?;
+    if let Some(key) = req.key.as_deref() {
+        gw.ns.get_object(req.bucket(), key).await?;
     }
+    let owner = owner_id(&info);
     if req.parts.method == http::Method::PUT {
         // A canned ACL header was checked by the router; a policy body
         // may grant only what the owner has.
         let body = read_small_body(req, body, ACL_BODY_MAX_BYTES, true).await?;
         if !body.iter().all(u8::is_ascii_whitespace) {
-            check_acl_policy(&body)?;
+            check_acl_policy(&body, owner)?;
         }
         return Ok(StatusCode::OK.into_response());
     }
@@ -156,15 +165,17 @@ pub async fn acl(gw: &Gateway, req: &S3Request, body: Body) -> Result<Response, 
     }
     let mut x = Xml::root("AccessControlPolicy");
     x.open("Owner")
-        .elem("ID", "troika")
-        .elem("DisplayName", "troika")
+        .elem("ID", owner)
+        .elem("DisplayName", owner)
         .close("Owner");
     x.open("AccessControlList")
         .raw(
             "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
-             xsi:type=\"CanonicalUser\"><ID>troika</ID><DisplayName>troika</DisplayName>\
-             </Grantee><Permission>FULL_CONTROL</Permission></Grant>",
+             xsi:type=\"CanonicalUser\">",
         )
+        .elem("ID", owner)
+        .elem("DisplayName", owner)
+        .raw("</Grantee><Permission>FULL_CONTROL</Permission></Grant>")
         .close("AccessControlList");
     Ok(([XML], x.finish("AccessControlPolicy")).into_response())
 }
@@ -173,14 +184,14 @@ const ACL_BODY_MAX_BYTES: usize = 64 << 10;
 
 /// Accepts an AccessControlPolicy that grants FULL_CONTROL to the owner
 /// and nothing to anyone else: the one ACL every object here has.
-fn check_acl_policy(body: &[u8]) -> Result<(), Error> {
+fn check_acl_policy(body: &[u8], owner: &str) -> Result<(), Error> {
     let doc = super::xml::parse_root(body, "AccessControlPolicy")?;
     let grants = doc.child("AccessControlList").map(|l| l.all("Grant"));
     for g in grants.into_iter().flatten() {
         let grantee = g.child("Grantee");
         let id = grantee.and_then(|e| e.text_of("ID")).map(str::trim);
         let perm = g.text_of("Permission").map(str::trim);
-        if id != Some("troika") || perm != Some("FULL_CONTROL") {
+        if id != Some(owner) || perm != Some("FULL_CONTROL") {
             let who = grantee
                 .and_then(|e| {
                     e.text_of("URI")
@@ -219,10 +230,11 @@ mod tests {
         let public = "<Grant><Grantee xsi:type=\"Group\">\
                       <URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee>\
                       <Permission>READ</Permission></Grant>";
-        check_acl_policy(policy(owner).as_bytes()).unwrap();
-        check_acl_policy(policy("").as_bytes()).unwrap();
-        let e = check_acl_policy(policy(&format!("{owner}{public}")).as_bytes()).unwrap_err();
+        check_acl_policy(policy(owner).as_bytes(), ACCOUNT_ID).unwrap();
+        check_acl_policy(policy("").as_bytes(), ACCOUNT_ID).unwrap();
+        let e = check_acl_policy(policy(&format!("{owner}{public}")).as_bytes(), ACCOUNT_ID)
+            .unwrap_err();
         assert!(e.to_string().contains("AllUsers"), "{e}");
-        assert!(check_acl_policy(b"<Other/>").is_err());
+        assert!(check_acl_policy(b"<Other/>", ACCOUNT_ID).is_err());
     }
 }

@@ -66,6 +66,7 @@ impl S3Error {
             Error::MetadataTooLarge(_) => (S::BAD_REQUEST, "MetadataTooLarge"),
             Error::Unsupported { .. } => (S::NOT_IMPLEMENTED, "NotImplemented"),
             Error::InvalidArgument(_) => (S::BAD_REQUEST, "InvalidArgument"),
+            Error::InvalidStorageClass(_) => (S::BAD_REQUEST, "InvalidStorageClass"),
             Error::InvalidRequest(_) => (S::BAD_REQUEST, "InvalidRequest"),
             Error::InvalidRange => (S::RANGE_NOT_SATISFIABLE, "InvalidRange"),
             Error::MalformedXml(_) => (S::BAD_REQUEST, "MalformedXML"),

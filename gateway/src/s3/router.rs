@@ -358,7 +358,7 @@ async fn authenticate(
 /// Such a request is refused before anything is stored, never served
 /// without the protection (an "encrypted" object stored in plaintext, a
 /// "public" one that is not, a "locked" one that can be deleted).
-const UNSUPPORTED_ON_WRITES: [(&str, &str); 11] = [
+const UNSUPPORTED_ON_WRITES: [(&str, &str); 12] = [
     (
         "x-amz-server-side-encryption",
         "server-side encryption is not supported",
@@ -397,6 +397,10 @@ const UNSUPPORTED_ON_WRITES: [(&str, &str); 11] = [
     ),
     ("x-amz-object-lock-mode", "object lock is not supported"),
     (
+        "x-amz-tagging",
+        "object tagging is not supported: the tags would not be kept",
+    ),
+    (
         "x-amz-object-lock-retain-until-date",
         "object lock is not supported",
     ),
@@ -431,6 +435,11 @@ const UNSUPPORTED_ALWAYS: [(&str, &str); 6] = [
     ),
 ];
 
+/// The one storage class served: every object has three copies. A write
+/// asking for another is refused rather than stored under a class it
+/// would not have.
+pub const STORAGE_CLASS: &str = "STANDARD";
+
 /// Canned ACLs that describe what every object here already has: the
 /// bucket's keys hold it, nobody else. Any other (public-read, …) is
 /// refused.
@@ -450,7 +459,21 @@ fn refuse_unsupported(req: &S3Request) -> Result<(), Error> {
         }
     }
     if matches!(req.parts.method, Method::GET | Method::HEAD) {
+        if req
+            .parts
+            .headers
+            .contains_key("x-amz-server-side-encryption")
+        {
+            return Err(Error::InvalidArgument(
+                "x-amz-server-side-encryption is a header of writes, not of GET or HEAD".into(),
+            ));
+        }
         return Ok(());
+    }
+    if let Some(class) = req.header("x-amz-storage-class") {
+        if class != STORAGE_CLASS {
+            return Err(Error::InvalidStorageClass(class.to_string()));
+        }
     }
     for (header, why) in UNSUPPORTED_ON_WRITES {
         if req.parts.headers.contains_key(header) {
@@ -483,6 +506,37 @@ fn refuse_unsupported(req: &S3Request) -> Result<(), Error> {
                      granted their bucket (troika admin key allow)"
                 ),
             );
+        }
+    }
+    Ok(())
+}
+
+/// `x-amz-expected-bucket-owner` (and, for copies,
+/// `x-amz-source-expected-bucket-owner`): the request goes ahead only if
+/// the bucket it names is owned by that owner, a guard clients use against
+/// writing into a bucket that changed hands.
+async fn check_expected_owners(gw: &Gateway, req: &S3Request) -> Result<(), Error> {
+    let expect = |header: &'static str, bucket: String| {
+        req.header(header)
+            .map(|owner| (header, owner.trim(), bucket))
+    };
+    let creates_bucket =
+        req.parts.method == Method::PUT && req.key.is_none() && req.query.is_empty();
+    let target = req
+        .bucket
+        .clone()
+        .filter(|_| !creates_bucket)
+        .and_then(|b| expect("x-amz-expected-bucket-owner", b));
+    let source = req
+        .header("x-amz-copy-source")
+        .and_then(|_| copy::parse_source(req).ok())
+        .and_then(|src| expect("x-amz-source-expected-bucket-owner", src.bucket));
+    for (header, owner, bucket) in target.into_iter().chain(source) {
+        let info = gw.ns.head_bucket(&bucket).await?;
+        if bucket::owner_id(&info) != owner {
+            return Err(Error::AccessDenied(format!(
+                "{header}: bucket {bucket} is not owned by {owner:?}"
+            )));
         }
     }
     Ok(())
@@ -573,6 +627,7 @@ async fn route(gw: &Gateway, parts: Parts, target: Target, body: Body) -> Result
         }
     }
     refuse_unsupported(&req)?;
+    check_expected_owners(gw, &req).await?;
     if let Some(r) = fixed_subresource(&req) {
         if let Some(b) = &req.bucket {
             gw.ns.head_bucket(b).await?;

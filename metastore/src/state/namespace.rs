@@ -375,6 +375,7 @@ pub fn create_bucket(
         inode,
         created: now,
         cors: None,
+        owner: owner.map(str::to_string),
     };
     t.buckets.insert(name, enc(&info).as_slice())?;
     if let Some(owner) = owner {
