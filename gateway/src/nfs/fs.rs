@@ -586,10 +586,19 @@ impl TroikaFs {
                     flush: Default::default(),
                 });
         };
-        // Scattered runs store whole, once they add up to a few blobs: the
-        // WRITE waits, which holds a writer faster than the storage back.
-        if bufs.total.load(Ordering::Relaxed) > GATEWAY_LIMIT || file_bytes >= 4 * BLOB_MAX_BYTES {
-            self.flush(inode, true).await?;
+        // Past the file's (or the gateway's) bound the WRITE waits for a
+        // flush, which holds a writer faster than the storage back. It
+        // stores the whole blobs the runs hold, as a background flush
+        // would; runs cut short by a gap (WRITEs still in flight on other
+        // connections) are stored as they are only if there is nothing
+        // else to free, since each becomes a small blob to merge later.
+        let over = |file_bytes: usize| {
+            bufs.total.load(Ordering::Relaxed) > GATEWAY_LIMIT || file_bytes >= 4 * BLOB_MAX_BYTES
+        };
+        if over(file_bytes) {
+            if self.flush(inode, false).await?.is_none() && over(self.buffered(inode)) {
+                self.flush(inode, true).await?;
+            }
         } else if file_bytes >= BLOB_MAX_BYTES && !self.flushing(inode) {
             // A run may fill a blob: stored behind the WRITEs, which go on
             // buffering meanwhile. A failure changes the verifier, so the
@@ -602,6 +611,12 @@ impl TroikaFs {
             });
         }
         Ok((attr, verf))
+    }
+
+    /// Bytes of `inode` this gateway holds unstored.
+    fn buffered(&self, inode: InodeId) -> usize {
+        let files = self.inner.buffers.files.lock().expect("buffers lock");
+        files.get(&inode).map_or(0, |f| f.runs.bytes())
     }
 
     /// Whether a flush of `inode` is running or waiting.
