@@ -7,9 +7,11 @@
 //!   same port) with flow-control windows sized for multi-MiB blobs.
 //! - [`client`]: the matching HTTP/2 client that signs every request.
 //! - [`health`]: the small JSON bodies of `/health` and `/ready`.
+//! - [`local`]: services of this process, called directly.
 
 pub mod client;
 pub mod health;
+pub mod local;
 pub mod secret;
 pub mod serve;
 
