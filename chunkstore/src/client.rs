@@ -28,7 +28,7 @@ impl ChunkClient {
     /// Stores `data` as blob `id` on the node at `addr`; returns once the
     /// node has fsynced it.
     pub async fn put(&self, addr: &str, id: &BlobId, data: Bytes) -> Result<(), Error> {
-        if let Some(node) = local::find(addr) {
+        if let Some(node) = local::NODES.find(addr) {
             return local::put(node, addr, *id, data).await;
         }
         let resp = self
@@ -50,7 +50,7 @@ impl ChunkClient {
         offset: u64,
         len: u64,
     ) -> Result<Bytes, Error> {
-        if let Some(node) = local::find(addr) {
+        if let Some(node) = local::NODES.find(addr) {
             return local::get(node, addr, *id, offset, len).await;
         }
         let path = format!("{}?offset={offset}&len={len}", blob_path(id));
@@ -73,7 +73,7 @@ impl ChunkClient {
     }
 
     pub async fn delete(&self, addr: &str, id: &BlobId) -> Result<(), Error> {
-        if let Some(node) = local::find(addr) {
+        if let Some(node) = local::NODES.find(addr) {
             return local::delete(node, addr, *id).await;
         }
         let resp = self

@@ -8,22 +8,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use metastore::api::BlobId;
-use troika_rpc::local::{Registration, Registry};
+use troika_rpc::local::Registry;
 
 use crate::client::BLOB_TIMEOUT;
 use crate::error::Error;
 use crate::server::Shared;
 
-static NODES: Registry<Shared> = Registry::new();
-
-pub(crate) fn register(addr: &str, node: &Arc<Shared>) -> Registration<Shared> {
-    NODES.register(addr, node)
-}
-
-/// The node serving `addr` in this process, if any.
-pub(crate) fn find(addr: &str) -> Option<Arc<Shared>> {
-    NODES.find(addr)
-}
+pub(crate) static NODES: Registry<Shared> = Registry::new();
 
 /// Runs a store operation off the async threads (it reads, writes and
 /// fsyncs), bounded as a remote call is; errors other than a missing blob

@@ -157,7 +157,7 @@ pub async fn run(
         config.zone.clone(),
     ));
     tracing::info!(node = id, %addr, zone = %config.zone, "storage node serving");
-    let _local = crate::local::register(&addr, &shared);
+    let _local = crate::local::NODES.register(&addr, &shared);
 
     let internal = Router::new()
         .route(

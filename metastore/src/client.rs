@@ -219,7 +219,7 @@ impl MetaClient {
         let body = std::sync::OnceLock::new();
         let body = &body;
         self.with_retries(|addr| async move {
-            if let Some(node) = crate::local::find(&addr) {
+            if let Some(node) = crate::local::NODES.find(&addr) {
                 let served = async {
                     match op {
                         Op::Command(req) => {

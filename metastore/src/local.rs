@@ -4,19 +4,8 @@
 //! nothing crosses a process boundary. Leadership, redirects and retries
 //! work as over the network.
 
-use std::sync::Arc;
-
-use troika_rpc::local::{Registration, Registry};
+use troika_rpc::local::Registry;
 
 use crate::server::Shared;
 
-static NODES: Registry<Shared> = Registry::new();
-
-pub(crate) fn register(addr: &str, node: &Arc<Shared>) -> Registration<Shared> {
-    NODES.register(addr, node)
-}
-
-/// The node serving `addr` in this process, if any.
-pub(crate) fn find(addr: &str) -> Option<Arc<Shared>> {
-    NODES.find(addr)
-}
+pub(crate) static NODES: Registry<Shared> = Registry::new();

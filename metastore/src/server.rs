@@ -307,7 +307,7 @@ pub async fn run(
         lease: Default::default(),
         log_stats,
     });
-    let _local = crate::local::register(&config.advertise, &shared);
+    let _local = crate::local::NODES.register(&config.advertise, &shared);
     let watcher = tokio::spawn(watch_leadership(shared.clone()));
     let expirer = tokio::spawn(expire_uploads(shared.clone(), config.upload_expiry));
     let collector = tokio::spawn(collect_garbage(shared.clone(), config.gc_grace));

@@ -100,10 +100,9 @@ pub async fn create(gw: &Gateway, req: &S3Request) -> Result<Response, Error> {
         .create_bucket(req.bucket(), &req.key_info.access_key)
         .await;
     if let Err(Error::Meta(metastore::Error::BucketExists(name))) = created {
-        // BucketAlreadyOwnedByYou only for a bucket this key may write:
-        // tools take it for success.
         // As in S3's us-east-1 (the region this server presents), creating
-        // a bucket one already has succeeds and changes nothing.
+        // a bucket one already has succeeds and changes nothing; someone
+        // else's is taken.
         let key = gw.access_key_fresh(&req.key_info.access_key).await?;
         if !key.grant(&name).write {
             return Err(Error::BucketTaken(name));

@@ -6,7 +6,8 @@ use base64::Engine;
 use metastore::api::ListEntry;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::router::S3Request;
+use super::bucket::ACCOUNT_ID;
+use super::router::{S3Request, STORAGE_CLASS};
 use super::xml::{iso8601, Xml};
 use crate::error::Error;
 use crate::server::Gateway;
@@ -139,11 +140,11 @@ pub async fn list_objects(gw: &Gateway, req: &S3Request) -> Result<Response, Err
                     .elem("Size", &o.size.to_string());
                 if owner {
                     x.open("Owner")
-                        .elem("ID", "troika")
-                        .elem("DisplayName", "troika")
+                        .elem("ID", ACCOUNT_ID)
+                        .elem("DisplayName", ACCOUNT_ID)
                         .close("Owner");
                 }
-                x.elem("StorageClass", "STANDARD").close("Contents");
+                x.elem("StorageClass", STORAGE_CLASS).close("Contents");
             }
             ListEntry::CommonPrefix(p) => {
                 x.open("CommonPrefixes")

@@ -9,10 +9,11 @@ use md5::Digest;
 use http::HeaderValue;
 use metastore::api::{CompletedUpload, UploadChecksum, UploadInfo};
 
+use super::bucket::ACCOUNT_ID;
 use super::checksum::{self, Algo, Kind};
 use super::copy::{parse_source, source_object};
 use super::object::{object_meta, quoted, read_small_body, receive, write_condition};
-use super::router::S3Request;
+use super::router::{S3Request, STORAGE_CLASS};
 use super::xml::{self, iso8601, Xml};
 use crate::error::Error;
 use crate::namespace::{Completion, Namespace};
@@ -197,7 +198,7 @@ pub async fn list_parts(gw: &Gateway, req: &S3Request) -> Result<Response, Error
         )
         .elem("MaxParts", &max.to_string())
         .elem("IsTruncated", if truncated { "true" } else { "false" })
-        .elem("StorageClass", "STANDARD");
+        .elem("StorageClass", STORAGE_CLASS);
     if let Some((algo, kind)) = upload_spec(&up)? {
         x.elem("ChecksumAlgorithm", algo.upper())
             .elem("ChecksumType", kind.name());
@@ -225,8 +226,8 @@ pub async fn list_parts(gw: &Gateway, req: &S3Request) -> Result<Response, Error
 
 fn owner(x: &mut Xml, tag: &str) {
     x.open(tag)
-        .elem("ID", "troika")
-        .elem("DisplayName", "troika")
+        .elem("ID", ACCOUNT_ID)
+        .elem("DisplayName", ACCOUNT_ID)
         .close(tag);
 }
 
@@ -260,7 +261,7 @@ pub async fn list_uploads(gw: &Gateway, req: &S3Request) -> Result<Response, Err
             .elem("UploadId", &u.upload_id);
         owner(&mut x, "Initiator");
         owner(&mut x, "Owner");
-        x.elem("StorageClass", "STANDARD")
+        x.elem("StorageClass", STORAGE_CLASS)
             .elem("Initiated", &iso8601(u.created))
             .close("Upload");
     }

@@ -66,6 +66,11 @@ impl S3Request {
         })
     }
 
+    /// Whether this is CreateBucket: a PUT of a bucket with no parameters.
+    pub fn creates_bucket(&self) -> bool {
+        self.parts.method == Method::PUT && self.key.is_none() && self.params().next().is_none()
+    }
+
     /// Whether every parameter is one of `allowed`.
     pub fn params_within(&self, allowed: &[&str]) -> bool {
         self.params().all(|k| allowed.contains(&k))
@@ -520,12 +525,10 @@ async fn check_expected_owners(gw: &Gateway, req: &S3Request) -> Result<(), Erro
         req.header(header)
             .map(|owner| (header, owner.trim(), bucket))
     };
-    let creates_bucket =
-        req.parts.method == Method::PUT && req.key.is_none() && req.query.is_empty();
     let target = req
         .bucket
         .clone()
-        .filter(|_| !creates_bucket)
+        .filter(|_| !req.creates_bucket())
         .and_then(|b| expect("x-amz-expected-bucket-owner", b));
     let source = req
         .header("x-amz-copy-source")
@@ -549,11 +552,10 @@ fn authorize(req: &S3Request) -> Result<(), Error> {
     let Some(bucket) = &req.bucket else {
         return Ok(());
     };
-    let m = &req.parts.method;
-    let creates_bucket = *m == Method::PUT && req.key.is_none() && req.params().next().is_none();
-    if creates_bucket {
+    if req.creates_bucket() {
         return Ok(());
     }
+    let m = &req.parts.method;
     let grant = req.key_info.grant(bucket);
     let allowed = if *m == Method::GET || *m == Method::HEAD {
         grant.read
