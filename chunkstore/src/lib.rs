@@ -2,7 +2,8 @@
 //! behind an HTTP/2 API that only cluster members (holders of the cluster
 //! secret) may call.
 //!
-//! - [`store`]: the on-disk format and its durability rules.
+//! - [`store`]: the on-disk format and its durability rules; `journal`:
+//!   how small blobs are made durable with one shared sync.
 //! - [`server`]: the HTTP service, registration and heartbeats.
 //! - [`client`]: what gateways (and repairing nodes) use to put and get blobs.
 //! - [`repair`]: copying blobs that lost copies (or move to even out
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod client;
 pub mod error;
+mod journal;
 mod local;
 pub mod repair;
 pub mod scrub;
