@@ -73,6 +73,29 @@ async fn every_procedure_and_bad_input() {
     .unwrap();
     let a = n.getattr(&f).await.unwrap();
     assert_eq!((a.mode & 0o7777, a.uid, a.gid), (0o600, 33, 44));
+    // The same mode and owner again change nothing, not even the ctime
+    // (a chmod that changes the mode does change it).
+    let same = sattr3 {
+        mode: Nfs3Option::Some(0o100600),
+        uid: Nfs3Option::Some(33),
+        gid: Nfs3Option::Some(44),
+        ..sattr3::default()
+    };
+    n.setattr(&f, same).await.unwrap();
+    let again = n.getattr(&f).await.unwrap();
+    assert_eq!((again.mode & 0o7777, again.uid, again.gid), (0o600, 33, 44));
+    assert_eq!(
+        again.ctime, a.ctime,
+        "a chmod to the same mode is no change"
+    );
+    n.setattr(&f, sattr_mode(0o640)).await.unwrap();
+    let changed = n.getattr(&f).await.unwrap();
+    assert_eq!(changed.mode & 0o7777, 0o640);
+    assert_ne!(
+        changed.ctime, a.ctime,
+        "a chmod that changes the mode sets ctime"
+    );
+    n.setattr(&f, sattr_mode(0o600)).await.unwrap();
     let size = |s: u64| sattr3 {
         size: Nfs3Option::Some(s),
         ..sattr3::default()

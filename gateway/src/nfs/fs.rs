@@ -362,12 +362,12 @@ impl TroikaFs {
             (&attr.mode, &attr.uid, &attr.gid),
             (Nfs3Option::None, Nfs3Option::None, Nfs3Option::None)
         );
-        let owner = if owner_change {
-            let current = match &current {
-                Some(a) => a.clone(),
-                None => self.node(inode).await?,
-            };
-            let (mut mode, mut uid, mut gid) = self.owner(&current);
+        let current = match current {
+            None if owner_change => Some(self.node(inode).await?),
+            c => c,
+        };
+        let owner = if let Some(current) = current.as_ref().filter(|_| owner_change) {
+            let (mut mode, mut uid, mut gid) = self.owner(current);
             if let Nfs3Option::Some(m) = attr.mode {
                 mode = m & 0o7777;
             }
@@ -404,6 +404,10 @@ impl TroikaFs {
             set_mtime::SET_TO_SERVER_TIME => Some(now),
             set_mtime::SET_TO_CLIENT_TIME(t) => Some(ns_of(t)),
         };
+        // A chmod or chown to what the node already has changes nothing,
+        // its ctime included (`tar x` as root sends two per file).
+        let unchanged = |a: &NodeAttr| a.owned && owner == Some((a.mode, a.uid, a.gid));
+        let owner = owner.filter(|_| !current.as_ref().is_some_and(unchanged));
         if owner.is_none() && size.is_none() && atime.is_none() && mtime.is_none() {
             return match current {
                 Some(a) => Ok(a),
