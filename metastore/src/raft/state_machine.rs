@@ -1,10 +1,11 @@
 //! The replicated state machine: committed requests applied to the redb
 //! tables through [`crate::state::apply`], and snapshots of those tables.
 //!
-//! Each applied batch is one redb transaction committed without fsync: a
-//! crash loses at most a suffix of applied entries, which openraft applies
-//! again from the (durable) log, because `last_applied` is stored in the
-//! same transaction as the changes it covers.
+//! Each applied batch is one redb transaction committed without fsync
+//! (every [`DURABLE_EVERY`] entries, with one): a crash loses at most a
+//! suffix of applied entries, which openraft applies again from the
+//! (durable) log, because `last_applied` is stored in the same transaction
+//! as the changes it covers.
 //!
 //! Building a snapshot is a checkpoint: a durable commit of what is
 //! applied, after which the log below it may be purged. No copy of the
@@ -60,7 +61,15 @@ pub struct StateMachine {
     snapshot_dir: PathBuf,
     /// The file a snapshot from the leader is being received into.
     receiving: Arc<std::sync::Mutex<Option<PathBuf>>>,
+    /// Entries applied since the last durable commit.
+    since_durable: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// Entries applied between two durable commits of the tables. Without
+/// fsync redb cannot reuse a page it freed, so the file grows by every
+/// page an apply rewrites (~100 KB per create) until the next durable
+/// commit; this bounds that to a few MB and keeps the pages cached.
+const DURABLE_EVERY: u64 = 64;
 
 impl StateMachine {
     pub fn new(db: Arc<Database>, snapshot_dir: PathBuf) -> Result<Self, StorageError> {
@@ -110,6 +119,7 @@ impl StateMachine {
             db,
             snapshot_dir,
             receiving: Default::default(),
+            since_durable: Default::default(),
         })
     }
 
@@ -136,12 +146,21 @@ impl StateMachine {
     /// transaction. If any command fails (which must change nothing), the
     /// whole transaction is dropped and the batch applied again request by
     /// request, so the failed command's partial changes cannot leak.
-    fn apply_batch(db: &Database, entries: &[Entry]) -> Result<Vec<Vec<Response>>, StorageError> {
+    fn apply_batch(
+        db: &Database,
+        entries: &[Entry],
+        durable: bool,
+    ) -> Result<Vec<Vec<Response>>, StorageError> {
         let Some(last) = entries.last() else {
             return Ok(Vec::new());
         };
-        let mut txn = db.begin_write().map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        txn.set_durability(Durability::None);
+        let txn = if durable {
+            crate::db::begin_durable(db).map_err(|e| sm_err(ErrorVerb::Write, e))?
+        } else {
+            let mut txn = db.begin_write().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            txn.set_durability(Durability::None);
+            txn
+        };
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
             match &entry.payload {
@@ -408,7 +427,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let db = self.db.clone();
-        blocking(move || Self::apply_batch(&db, &entries)).await
+        let since = self
+            .since_durable
+            .fetch_add(entries.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let durable = since + entries.len() as u64 >= DURABLE_EVERY;
+        if durable {
+            self.since_durable
+                .store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+        blocking(move || Self::apply_batch(&db, &entries, durable)).await
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
