@@ -22,14 +22,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn fuse_nfs() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("TROIKA_FUSE_NFS") {
         return Some(PathBuf::from(p));

@@ -23,17 +23,6 @@ use common::nfs::{self, Nfs};
 use common::*;
 use nfs3_client::nfs3_types::nfs3::*;
 
-/// User plus system CPU seconds the process has used.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15, so 11 and 12 after the state.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// Commands plus queries the meta nodes have served.
 fn meta_requests(metas: &[String]) -> u64 {
     metas

@@ -653,6 +653,17 @@ impl Drop for Cluster {
     }
 }
 
+/// User plus system CPU seconds process `pid` has used (from /proc).
+pub fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15, so 11 and 12 after the state.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// A benchmark's size or switch from the environment, else `default`.
 pub fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
