@@ -435,14 +435,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             self.since_durable
                 .store(0, std::sync::atomic::Ordering::Relaxed);
         }
-        // On a multi-threaded runtime the apply runs on this worker, which
-        // hands its other tasks over for the while: no hop to a blocking
-        // thread and back for every entry.
-        if tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::MultiThread
-        {
-            return tokio::task::block_in_place(|| Self::apply_batch(&db, &entries, durable));
-        }
         blocking(move || Self::apply_batch(&db, &entries, durable)).await
     }
 
