@@ -19,6 +19,7 @@
 //! same two ways. An fsync that fails is not retried (the kernel may have
 //! dropped the dirty pages): the store stops taking writes.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -91,36 +92,16 @@ impl BlobStore {
             }
         }
         let (journal, replayed) = Journal::open(&root.join("journal"), root, JOURNAL_BYTES)?;
-        let restored = replayed.len();
-        for (id, last) in replayed {
-            let path = blob_path(root, &id);
-            match last {
-                Replayed::Put(data) => {
-                    let intact = open_existing(&path)
-                        .and_then(|f| read_header_from(&f))
-                        .is_ok_and(|h| h.data_len == data.len() as u64)
-                        && verify_file(&path, &id).is_ok();
-                    if !intact && BlobId::of(&data) == id {
-                        write_file(
-                            &tmp.join(id.to_hex()),
-                            &path,
-                            &encode_header(&id, &data),
-                            &data,
-                        )?;
-                    }
-                }
-                Replayed::Deleted => match fs::remove_file(&path) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-                    _ => {}
-                },
-                Replayed::Durable => {}
-            }
-        }
-        // What was replayed is durable from here; the journal starts over.
-        journal.checkpoint()?;
-        if restored > 0 {
-            tracing::info!(blobs = restored, "blob journal replayed");
-        }
+        let store = Self {
+            root: root.to_path_buf(),
+            blob_count: AtomicU64::new(0),
+            used_bytes: AtomicU64::new(0),
+            limit,
+            writes_disabled: AtomicBool::new(false),
+            gc_lock: std::sync::Mutex::new(()),
+            journal,
+        };
+        store.replay(replayed)?;
         let (mut count, mut used) = (0, 0);
         for i in 0..=255u8 {
             let dir = blobs.join(format!("{i:02x}"));
@@ -131,15 +112,39 @@ impl BlobStore {
         }
         fsync_dir(&blobs)?;
         fsync_dir(root)?;
-        Ok(Self {
-            root: root.to_path_buf(),
-            blob_count: AtomicU64::new(count),
-            used_bytes: AtomicU64::new(used),
-            limit,
-            writes_disabled: AtomicBool::new(false),
-            gc_lock: std::sync::Mutex::new(()),
-            journal,
-        })
+        store.blob_count.store(count, Ordering::Relaxed);
+        store.used_bytes.store(used, Ordering::Relaxed);
+        Ok(store)
+    }
+
+    /// Puts the blob files back as the journal's current generation left
+    /// them (the last record of each blob wins), then checkpoints: what was
+    /// replayed is durable from here and the journal starts over.
+    fn replay(&self, replayed: HashMap<BlobId, Replayed>) -> Result<(), Error> {
+        let (mut written, mut removed) = (0, 0);
+        for (id, last) in replayed {
+            let path = self.path_of(&id);
+            match last {
+                Replayed::Put(data) => {
+                    if self.verify(&id).is_err() && BlobId::of(&data) == id {
+                        let tmp = self.root.join("tmp").join(id.to_hex());
+                        self.write_file(&tmp, &path, &encode_header(&id, &data), &data, false)?;
+                        written += 1;
+                    }
+                }
+                Replayed::Deleted => match fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                },
+                Replayed::Durable => {}
+            }
+        }
+        self.journal.checkpoint()?;
+        if written + removed > 0 {
+            tracing::info!(written, removed, "blob files put right from the journal");
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -200,7 +205,8 @@ impl BlobStore {
     }
 
     pub fn path_of(&self, id: &BlobId) -> PathBuf {
-        blob_path(&self.root, id)
+        let hex = id.to_hex();
+        self.root.join("blobs").join(&hex[..2]).join(hex)
     }
 
     /// Stores `data` as blob `id` durably. Blocking.
@@ -235,30 +241,18 @@ impl BlobStore {
             self.root
                 .join("tmp")
                 .join(format!("{}.{:016x}", id.to_hex(), rand::random::<u64>()));
-        if data.len() <= JOURNALED_BLOB_BYTES && self.journal.takes(data.len()) {
+        let mark = if data.len() <= JOURNALED_BLOB_BYTES && self.journal.takes(data.len()) {
             // The file first: a checkpoint that forgets the record below
             // has synced the file system after this write.
-            write_file(&tmp, &path, &header, data)?;
-            let mark = self.journal.put(id, data);
-            self.durable(mark.and_then(|m| self.journal.sync(m)))?;
+            self.write_file(&tmp, &path, &header, data, false)?;
+            self.journal.put(id, data)
         } else {
-            let result = (|| -> Result<(), Error> {
-                let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-                f.write_all(&header)?;
-                f.write_all(data)?;
-                self.durable(f.sync_data())?;
-                fs::rename(&tmp, &path)?;
-                // The rename is not durable until its directory entry is.
-                self.durable(fsync_dir(path.parent().expect("blob path has a parent")))?;
-                Ok(())
-            })();
-            if result.is_err() {
-                let _ = fs::remove_file(&tmp);
-            }
-            result?;
-            let mark = self.journal.durable(id);
-            self.durable(mark.and_then(|m| self.journal.sync(m)))?;
-        }
+            self.write_file(&tmp, &path, &header, data, true)?;
+            // The rename is not durable until its directory entry is.
+            self.durable(fsync_dir(path.parent().expect("blob path has a parent")))?;
+            self.journal.durable(id)
+        };
+        self.durable(mark.and_then(|m| self.journal.sync(m)))?;
         self.blob_count.fetch_add(1, Ordering::Relaxed);
         self.used_bytes.fetch_add(size, Ordering::Relaxed);
         Ok(PutOutcome::Stored)
@@ -358,6 +352,32 @@ impl BlobStore {
         })
     }
 
+    /// Writes a blob file through `tmp` (fsynced before the rename if
+    /// `synced`); nothing torn is ever visible at `path`.
+    fn write_file(
+        &self,
+        tmp: &Path,
+        path: &Path,
+        header: &[u8],
+        data: &[u8],
+        synced: bool,
+    ) -> Result<(), Error> {
+        let result = (|| -> Result<(), Error> {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(tmp)?;
+            f.write_all(header)?;
+            f.write_all(data)?;
+            if synced {
+                self.durable(f.sync_data())?;
+            }
+            fs::rename(tmp, path)?;
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(tmp);
+        }
+        result
+    }
+
     /// Passes fsync results through, disabling writes for good on failure.
     fn durable(&self, r: std::io::Result<()>) -> Result<(), Error> {
         if let Err(e) = r {
@@ -371,39 +391,6 @@ impl BlobStore {
     fn read_header(&self, path: &Path) -> Result<Header, Error> {
         read_header_from(&open_existing(path)?)
     }
-}
-
-fn blob_path(root: &Path, id: &BlobId) -> PathBuf {
-    let hex = id.to_hex();
-    root.join("blobs").join(&hex[..2]).join(hex)
-}
-
-/// Writes a blob file through `tmp` without syncing it; nothing torn is
-/// ever visible at `path`.
-fn write_file(tmp: &Path, path: &Path, header: &[u8], data: &[u8]) -> Result<(), Error> {
-    let result = (|| -> Result<(), Error> {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(tmp)?;
-        f.write_all(header)?;
-        f.write_all(data)?;
-        fs::rename(tmp, path)?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(tmp);
-    }
-    result
-}
-
-/// Reads a blob file whole and checks it against its name.
-fn verify_file(path: &Path, id: &BlobId) -> Result<(), Error> {
-    let file = open_existing(path)?;
-    let h = read_header_from(&file)?;
-    let mut data = vec![0u8; h.data_len as usize];
-    file.read_exact_at(&mut data, h.header_len)?;
-    if BlobId::of(&data) != *id {
-        return Err(Error::Corrupt(format!("{id}: content hash mismatch")));
-    }
-    Ok(())
 }
 
 /// Where bad copies go.

@@ -62,7 +62,7 @@ pub struct StateMachine {
     /// The file a snapshot from the leader is being received into.
     receiving: Arc<std::sync::Mutex<Option<PathBuf>>>,
     /// Entries applied since the last durable commit.
-    since_durable: Arc<std::sync::atomic::AtomicU64>,
+    since_durable: u64,
 }
 
 /// Entries applied between two durable commits of the tables. Without
@@ -119,7 +119,7 @@ impl StateMachine {
             db,
             snapshot_dir,
             receiving: Default::default(),
-            since_durable: Default::default(),
+            since_durable: 0,
         })
     }
 
@@ -427,13 +427,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let db = self.db.clone();
-        let since = self
-            .since_durable
-            .fetch_add(entries.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        let durable = since + entries.len() as u64 >= DURABLE_EVERY;
+        self.since_durable += entries.len() as u64;
+        let durable = self.since_durable >= DURABLE_EVERY;
         if durable {
-            self.since_durable
-                .store(0, std::sync::atomic::Ordering::Relaxed);
+            self.since_durable = 0;
         }
         blocking(move || Self::apply_batch(&db, &entries, durable)).await
     }
