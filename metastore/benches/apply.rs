@@ -61,7 +61,8 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db =
         metastore::raft::state_machine::open_db(&dir.path().join("m.redb"), 256 << 20).expect("db");
-    let sm = StateMachine::new(db, dir.path().join("snapshots")).expect("state machine");
+    let applied = metastore::raft::applied::Applied::new(db);
+    let sm = StateMachine::new(applied, dir.path().join("snapshots")).expect("state machine");
     let mut a = Applier {
         sm,
         index: 0,
@@ -90,7 +91,7 @@ async fn main() {
         "command", "us/command", "bytes/command"
     );
     let mut inodes = Vec::new();
-    let mut round = |name: &str, start: Instant, bytes0: u64| {
+    let round = |name: &str, start: Instant, bytes0: u64| {
         let us = start.elapsed().as_secs_f64() * 1e6 / files as f64;
         let bytes = (write_bytes() - bytes0) / files;
         println!("{name:<10} {us:>12.1} {bytes:>16}");

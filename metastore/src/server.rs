@@ -267,13 +267,14 @@ pub async fn run(
         .map_err(|e| Error::Internal(format!("{}: {e}", config.data_dir.display())))?;
     let db =
         open_db(&config.data_dir.join(DB_FILE), config.cache_bytes).map_err(|e| internal(&e))?;
+    let applied = crate::raft::applied::Applied::new(db);
     let log = LogStore::open(
         &config.data_dir.join(crate::raft::log_store::LOG_DIR),
-        db.clone(),
+        applied.clone(),
     )
     .map_err(|e| internal(&e))?;
     let log_stats = log.stats();
-    let sm = StateMachine::new(db.clone(), config.data_dir.join("snapshots"))
+    let sm = StateMachine::new(applied.clone(), config.data_dir.join("snapshots"))
         .map_err(|e| internal(&e))?;
     let raft = Raft::new(
         config.id,
@@ -298,7 +299,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         raft: raft.clone(),
         proposals,
-        store: Store::from_db(db),
+        store: Store::from_applied(applied),
         liveness: Mutex::new(Liveness::default()),
         node_down: config.node_down,
         orphan_age: config.orphan_age,
@@ -727,10 +728,9 @@ pub(crate) async fn serve_query(s: &Arc<Shared>, q: Query) -> Result<Reply, Erro
             | Query::GetObject { .. }
             | Query::GetGoal { .. }
     );
-    let result = if point {
-        s.store.query(&q)
-    } else {
-        s.read(move |st| st.query(&q)).await
+    let result = match point.then(|| s.store.try_query(&q)).flatten() {
+        Some(r) => r,
+        None => s.read(move |st| st.query(&q)).await,
     };
     result.map(|r| match r {
         Reply::Nodes(mut nodes) => {

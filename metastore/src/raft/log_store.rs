@@ -4,8 +4,8 @@
 //! - `LogFlushed` is signalled, and a vote or truncation returns, only
 //!   once its records are fsynced; appends queued together share one
 //!   fsync (group commit).
-//! - The state machine (redb) is committed without fsync per entry: the
-//!   log holds everything applied since its last durable commit. So a
+//! - The state machine (redb) is committed durably only at checkpoints
+//!   (see [`super::applied`]): the log holds everything applied since. So a
 //!   purge first makes the state machine durable (a checkpoint: its
 //!   `last_applied` is then at or past the purge point, which is at or
 //!   below the last snapshot), and only then drops log entries.
@@ -20,8 +20,9 @@ use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogId, LogState, RaftLogReader, Vote};
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 
+use super::applied::Applied;
 use super::wal::Wal;
 use super::{blocking, io_error, NodeId, StorageError, TypeConfig};
 
@@ -38,7 +39,7 @@ pub const LOG_DIR: &str = "raft-log";
 #[derive(Clone)]
 pub struct LogStore {
     wal: Arc<Wal>,
-    db: Arc<Database>,
+    applied: Arc<Applied>,
 }
 
 fn err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
@@ -62,12 +63,12 @@ fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StorageError> {
 pub const REPLICATION_BATCH_BYTES: usize = 1 << 20;
 
 impl LogStore {
-    /// Opens the log in `dir`, beside the state machine's database `db`.
-    pub fn open(dir: &Path, db: Arc<Database>) -> Result<Self, StorageError> {
+    /// Opens the log in `dir`, beside the state machine's tables.
+    pub fn open(dir: &Path, applied: Arc<Applied>) -> Result<Self, StorageError> {
         let wal = Wal::open(dir).map_err(|e| err(ErrorVerb::Read, e))?;
         let store = Self {
             wal: Arc::new(wal),
-            db,
+            applied,
         };
         store.move_old_log()?;
         Ok(store)
@@ -113,7 +114,11 @@ impl LogStore {
     /// Moves a log and vote kept in redb by an earlier layout into the
     /// log, then drops them from redb.
     fn move_old_log(&self) -> Result<(), StorageError> {
-        let rtxn = self.db.begin_read().map_err(|e| err(ErrorVerb::Read, e))?;
+        let rtxn = self
+            .applied
+            .db()
+            .begin_read()
+            .map_err(|e| err(ErrorVerb::Read, e))?;
         let (entries, vote, purged) = {
             let log = match rtxn.open_table(OLD_RAFT_LOG) {
                 Ok(t) => Some(t),
@@ -160,12 +165,14 @@ impl LogStore {
         for chunk in entries.chunks(1024) {
             Self::wait(&self.wal, |w, d| w.append(chunk.to_vec(), d))?;
         }
-        let txn = crate::db::begin_durable(&self.db).map_err(|e| err(ErrorVerb::Write, e))?;
-        txn.delete_table(OLD_RAFT_LOG)
-            .map_err(|e| err(ErrorVerb::Write, e))?;
-        txn.delete_table(OLD_RAFT_META)
-            .map_err(|e| err(ErrorVerb::Write, e))?;
-        txn.commit().map_err(|e| err(ErrorVerb::Write, e))
+        self.applied
+            .write_durable(|txn| -> Result<(), StorageError> {
+                txn.delete_table(OLD_RAFT_LOG)
+                    .map_err(|e| err(ErrorVerb::Write, e))?;
+                txn.delete_table(OLD_RAFT_META)
+                    .map_err(|e| err(ErrorVerb::Write, e))?;
+                Ok(())
+            })
     }
 
     /// The entries of `range` in order, stopping before the one that would
@@ -280,12 +287,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError> {
         // The checkpoint: everything applied so far made durable before the
         // log that could replay it is dropped.
-        let db = self.db.clone();
-        blocking(move || {
-            let txn = crate::db::begin_durable(&db).map_err(|e| err(ErrorVerb::Write, e))?;
-            txn.commit().map_err(|e| err(ErrorVerb::Write, e))
-        })
-        .await?;
+        let applied = self.applied.clone();
+        blocking(move || applied.checkpoint().map_err(|e| err(ErrorVerb::Write, e))).await?;
         let bytes = encode(&Some(log_id))?;
         self.durable(|w, d| w.purge(log_id.index, bytes, d)).await
     }
@@ -329,7 +332,8 @@ mod tests {
             txn.commit().unwrap();
         }
         for _ in 0..2 {
-            let mut store = LogStore::open(&dir.path().join(LOG_DIR), db.clone()).unwrap();
+            let mut store =
+                LogStore::open(&dir.path().join(LOG_DIR), Applied::new(db.clone())).unwrap();
             assert_eq!(store.read_vote().await.unwrap(), Some(vote));
             let state = store.get_log_state().await.unwrap();
             assert_eq!(state.last_purged_log_id, Some(purged));

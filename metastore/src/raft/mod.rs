@@ -14,6 +14,7 @@
 // helpers here return it too rather than converting at every call.
 #![allow(clippy::result_large_err)]
 
+pub mod applied;
 pub mod log_store;
 pub mod network;
 pub mod snapshot;
@@ -89,6 +90,13 @@ pub(crate) fn write_json(
     Ok(())
 }
 
+/// A metastore error met while storing, as openraft reports it.
+impl From<crate::error::Error> for StorageError {
+    fn from(e: crate::error::Error) -> Self {
+        io_error(openraft::ErrorSubject::Store, openraft::ErrorVerb::Write, e)
+    }
+}
+
 pub(crate) fn io_error(
     subject: openraft::ErrorSubject<NodeId>,
     verb: openraft::ErrorVerb,
@@ -115,8 +123,9 @@ mod tests {
         async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
             let dir = tempfile::tempdir().expect("temp dir");
             let db = open_db(&dir.path().join("meta.redb"), 16 << 20)?;
-            let log = LogStore::open(&dir.path().join("raft-log"), db.clone())?;
-            let sm = StateMachine::new(db, dir.path().join("snapshots"))?;
+            let applied = super::applied::Applied::new(db);
+            let log = LogStore::open(&dir.path().join("raft-log"), applied.clone())?;
+            let sm = StateMachine::new(applied, dir.path().join("snapshots"))?;
             Ok((dir, log, sm))
         }
     }
@@ -191,7 +200,7 @@ mod tests {
         assert!(matches!(r[0][2], Ok(Reply::Done)));
         assert!(matches!(r[0][3], Err(crate::Error::Invalid(_))));
         assert!(matches!(r[1][0], Ok(Reply::Done)));
-        let store = crate::store::Store::from_db(sm.db().clone());
+        let store = crate::store::Store::from_applied(sm.applied().clone());
         match store.query(&crate::api::Query::ListBuckets).unwrap() {
             Reply::Buckets(list) => {
                 let names: Vec<_> = list.iter().map(|b| b.name.as_str()).collect();
@@ -222,6 +231,85 @@ mod tests {
         assert_eq!(applied.map(|l| l.index), Some(1_500));
     }
 
+    fn bucket_names(txn: &impl crate::state::reader::Reader) -> Vec<String> {
+        match crate::state::query(txn, &crate::api::Query::ListBuckets).unwrap() {
+            Reply::Buckets(list) => list.into_iter().map(|b| b.name).collect(),
+            r => panic!("{r:?}"),
+        }
+    }
+
+    /// Entries applied since the last checkpoint are read at once, reach
+    /// the committed tables only at a checkpoint (or once the state is
+    /// still), and a crash (the open transaction lost) leaves the tables at
+    /// the checkpoint's index, from where the log applies the rest again.
+    #[tokio::test]
+    async fn applied_entries_are_read_at_once_and_committed_at_checkpoints() {
+        use super::applied::{Applied, IDLE};
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            let db = open_db(&dir.path().join("meta.redb"), 16 << 20).unwrap();
+            let applied = Applied::new(db);
+            let sm = StateMachine::new(applied.clone(), dir.path().join("snapshots")).unwrap();
+            (applied, sm)
+        };
+        let entries = |r: std::ops::RangeInclusive<u64>| -> Vec<_> {
+            r.map(|i| entry(i, 1, i, bucket(&format!("bucket-{i:03}"))))
+                .collect()
+        };
+        let (applied, mut sm) = open();
+        sm.apply(entries(1..=10)).await.unwrap();
+        applied.checkpoint().unwrap();
+        sm.apply(entries(11..=20)).await.unwrap();
+        let store = crate::store::Store::from_applied(applied.clone());
+        match store.query(&crate::api::Query::ListBuckets).unwrap() {
+            Reply::Buckets(list) => assert_eq!(list.len(), 20),
+            r => panic!("{r:?}"),
+        }
+        assert_eq!(bucket_names(&applied.db().begin_read().unwrap()).len(), 10);
+        // The crash: nothing after the checkpoint reached the file.
+        drop((store, sm, applied));
+        let (applied, mut sm) = open();
+        let (last, _) = sm.applied_state().await.unwrap();
+        assert_eq!(last.map(|l| l.index), Some(10));
+        assert_eq!(bucket_names(&applied.db().begin_read().unwrap()).len(), 10);
+        for r in sm.apply(entries(11..=20)).await.unwrap() {
+            assert!(matches!(r[0], Ok(Reply::Done)), "{r:?}");
+        }
+        // Still for a while, the state is committed by the next read.
+        tokio::time::sleep(IDLE + std::time::Duration::from_millis(50)).await;
+        let store = crate::store::Store::from_applied(applied.clone());
+        store.query(&crate::api::Query::ListBuckets).unwrap();
+        assert_eq!(bucket_names(&applied.db().begin_read().unwrap()).len(), 20);
+    }
+
+    /// A failed command drops the open transaction: the entries applied in
+    /// it before are applied again, not lost.
+    #[tokio::test]
+    async fn a_failed_command_keeps_the_entries_applied_before_it() {
+        let (_dir, _log, mut sm) = Builder.build().await.unwrap();
+        sm.apply(vec![entry(1, 7, 1, bucket("aaa"))]).await.unwrap();
+        sm.apply(vec![entry(2, 7, 2, bucket("bbb"))]).await.unwrap();
+        let r = sm
+            .apply(vec![
+                entry(3, 7, 3, bucket("aaa")),
+                entry(4, 7, 4, bucket("ccc")),
+            ])
+            .await
+            .unwrap();
+        assert!(matches!(r[0][0], Err(crate::Error::BucketExists(_))));
+        assert!(matches!(r[1][0], Ok(Reply::Done)));
+        let store = crate::store::Store::from_applied(sm.applied().clone());
+        match store.query(&crate::api::Query::ListBuckets).unwrap() {
+            Reply::Buckets(list) => {
+                let names: Vec<_> = list.iter().map(|b| b.name.as_str()).collect();
+                assert_eq!(names, ["aaa", "bbb", "ccc"]);
+            }
+            r => panic!("{r:?}"),
+        }
+        let (applied, _) = sm.applied_state().await.unwrap();
+        assert_eq!(applied.map(|l| l.index), Some(4));
+    }
+
     #[tokio::test]
     async fn snapshot_installs_on_another_node() {
         let (_d1, _l1, mut a) = Builder.build().await.unwrap();
@@ -239,7 +327,7 @@ mod tests {
         b.install_snapshot(&snap.meta, dst).await.unwrap();
         let (applied, _) = b.applied_state().await.unwrap();
         assert_eq!(applied.map(|l| l.index), Some(50));
-        let store_b = crate::store::Store::from_db(b.db().clone());
+        let store_b = crate::store::Store::from_applied(b.applied().clone());
         match store_b.query(&crate::api::Query::ListBuckets).unwrap() {
             Reply::Buckets(list) => assert_eq!(list.len(), 50),
             r => panic!("{r:?}"),
@@ -385,7 +473,7 @@ mod tests {
             assert!(e.to_string().contains(why), "{e}");
             let (applied, _) = b.applied_state().await.unwrap();
             assert_eq!(applied.map(|l| l.index), Some(1));
-            let store = crate::store::Store::from_db(b.db().clone());
+            let store = crate::store::Store::from_applied(b.applied().clone());
             match store.query(&crate::api::Query::ListBuckets).unwrap() {
                 Reply::Buckets(list) => assert_eq!(list.len(), 1),
                 r => panic!("{r:?}"),

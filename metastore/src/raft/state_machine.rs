@@ -1,11 +1,11 @@
 //! The replicated state machine: committed requests applied to the redb
 //! tables through [`crate::state::apply`], and snapshots of those tables.
 //!
-//! Each applied batch is one redb transaction committed without fsync
-//! (every [`DURABLE_EVERY`] entries, with one): a crash loses at most a
-//! suffix of applied entries, which openraft applies again from the
-//! (durable) log, because `last_applied` is stored in the same transaction
-//! as the changes it covers.
+//! Entries are applied in the open transaction of [`Applied`], committed
+//! at checkpoints: a crash loses at most a suffix of applied entries,
+//! which openraft applies again from the (durable) log, because
+//! `last_applied` is stored in the same transaction as the changes it
+//! covers.
 //!
 //! Building a snapshot is a checkpoint: a durable commit of what is
 //! applied, after which the log below it may be purged. No copy of the
@@ -26,6 +26,7 @@ use openraft::{
 use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
 
+use super::applied::Applied;
 use super::snapshot_file::SnapshotFile;
 use super::{blocking, io_error, snapshot, NodeId, StorageError, TypeConfig};
 use crate::api::{Request, Response};
@@ -57,74 +58,68 @@ fn snap_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
 
 #[derive(Clone)]
 pub struct StateMachine {
-    db: Arc<Database>,
+    applied: Arc<Applied>,
     snapshot_dir: PathBuf,
     /// The file a snapshot from the leader is being received into.
     receiving: Arc<std::sync::Mutex<Option<PathBuf>>>,
-    /// Entries applied since the last durable commit.
-    since_durable: u64,
 }
 
-/// Entries applied between two durable commits of the tables. Without
-/// fsync redb cannot reuse a page it freed, so the file grows by every
-/// page an apply rewrites (~100 KB per create) until the next durable
-/// commit; this bounds that to a few MB and keeps the pages cached.
-const DURABLE_EVERY: u64 = 64;
-
 impl StateMachine {
-    pub fn new(db: Arc<Database>, snapshot_dir: PathBuf) -> Result<Self, StorageError> {
+    pub fn new(applied: Arc<Applied>, snapshot_dir: PathBuf) -> Result<Self, StorageError> {
         std::fs::create_dir_all(&snapshot_dir).map_err(|e| snap_err(ErrorVerb::Write, e))?;
         // Snapshots half received, and copies an earlier layout kept.
         for entry in std::fs::read_dir(&snapshot_dir).map_err(|e| snap_err(ErrorVerb::Read, e))? {
             let _ = std::fs::remove_file(entry.map_err(|e| snap_err(ErrorVerb::Read, e))?.path());
         }
-        let txn = crate::db::begin_durable(&db).map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        state::create_all(&txn).map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        txn.open_table(SM_META)
-            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        txn.open_table(APPLIED)
-            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        txn.open_table(APPLIED_BY_TIME)
-            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        // The layout this build reads; a database of another is refused.
-        let found: Option<u32> = {
-            let t = txn
-                .open_table(SM_META)
-                .map_err(|e| sm_err(ErrorVerb::Read, e))?;
-            let v = t
-                .get("schema_version")
-                .map_err(|e| sm_err(ErrorVerb::Read, e))?;
-            match v {
-                Some(v) => Some(
-                    serde_json::from_slice(v.value()).map_err(|e| sm_err(ErrorVerb::Read, e))?,
-                ),
-                None => None,
-            }
-        };
-        match found {
-            Some(v) if v != snapshot::SCHEMA_VERSION => {
-                return Err(sm_err(
+        applied.write_durable(|txn| -> Result<(), StorageError> {
+            state::create_all(txn).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            txn.open_table(SM_META)
+                .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            txn.open_table(APPLIED)
+                .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            txn.open_table(APPLIED_BY_TIME)
+                .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            // The layout this build reads; a database of another is refused.
+            let found: Option<u32> = {
+                let t = txn
+                    .open_table(SM_META)
+                    .map_err(|e| sm_err(ErrorVerb::Read, e))?;
+                let v = t
+                    .get("schema_version")
+                    .map_err(|e| sm_err(ErrorVerb::Read, e))?;
+                match v {
+                    Some(v) => Some(
+                        serde_json::from_slice(v.value())
+                            .map_err(|e| sm_err(ErrorVerb::Read, e))?,
+                    ),
+                    None => None,
+                }
+            };
+            match found {
+                Some(v) if v != snapshot::SCHEMA_VERSION => Err(sm_err(
                     ErrorVerb::Read,
                     format!(
                         "the database has schema version {v}; this build reads version {}",
                         snapshot::SCHEMA_VERSION
                     ),
-                ))
+                )),
+                Some(_) => Ok(()),
+                None => Self::put_meta(txn, "schema_version", &snapshot::SCHEMA_VERSION),
             }
-            Some(_) => {}
-            None => Self::put_meta(&txn, "schema_version", &snapshot::SCHEMA_VERSION)?,
-        }
-        txn.commit().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        })?;
         Ok(Self {
-            db,
+            applied,
             snapshot_dir,
             receiving: Default::default(),
-            since_durable: 0,
         })
     }
 
+    pub fn applied(&self) -> &Arc<Applied> {
+        &self.applied
+    }
+
     pub fn db(&self) -> &Arc<Database> {
-        &self.db
+        self.applied.db()
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(
@@ -142,63 +137,80 @@ impl StateMachine {
         super::write_json(txn, SM_META, key, value, ErrorSubject::StateMachine)
     }
 
-    /// Applies a batch of entries (each a group of requests) in one
-    /// transaction. If any command fails (which must change nothing), the
-    /// whole transaction is dropped and the batch applied again request by
-    /// request, so the failed command's partial changes cannot leak.
+    /// Applies a batch of entries in the open transaction (see
+    /// [`super::applied`]). If a command fails (which must change nothing),
+    /// the transaction is dropped, the entries it held are applied again
+    /// and committed, and the failing entry is applied request by request,
+    /// so the failed command's partial changes cannot leak.
     fn apply_batch(
-        db: &Database,
-        entries: &[Entry],
-        durable: bool,
+        applied: &Applied,
+        entries: Vec<Entry>,
     ) -> Result<Vec<Vec<Response>>, StorageError> {
-        let Some(last) = entries.last() else {
-            return Ok(Vec::new());
-        };
-        let txn = if durable {
-            crate::db::begin_durable(db).map_err(|e| sm_err(ErrorVerb::Write, e))?
-        } else {
-            let mut txn = db.begin_write().map_err(|e| sm_err(ErrorVerb::Write, e))?;
-            txn.set_durability(Durability::None);
-            txn
-        };
+        let db = applied.db().clone();
+        let werr = |e: crate::error::Error| sm_err(ErrorVerb::Write, e);
+        let mut open = applied.lock();
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
-            match &entry.payload {
-                EntryPayload::Blank => out.push(Vec::new()),
-                EntryPayload::Membership(m) => {
-                    Self::put_meta(
-                        &txn,
-                        "membership",
-                        &Membership::new(Some(entry.log_id), m.clone()),
-                    )?;
-                    out.push(Vec::new());
+            let result = Self::apply_entry(open.txn(&db).map_err(werr)?, &entry)?;
+            if let Some(replies) = result {
+                out.push(replies);
+                open.applied(entry);
+                continue;
+            }
+            let before = open.abort().map_err(werr)?;
+            for e in before {
+                if Self::apply_entry(open.txn(&db).map_err(werr)?, &e)?.is_none() {
+                    return Err(sm_err(
+                        ErrorVerb::Write,
+                        format!("entry {} failed when applied again", e.log_id),
+                    ));
                 }
-                EntryPayload::Normal(reqs) => {
-                    let mut replies = Vec::with_capacity(reqs.len());
-                    for req in reqs {
-                        match Self::already_applied(&txn, req)? {
-                            Some(done) => replies.push(done),
-                            None => {
-                                let result = state::apply(&txn, &req.cmd);
-                                if result.is_err() {
-                                    txn.abort().map_err(|e| sm_err(ErrorVerb::Write, e))?;
-                                    return entries
-                                        .iter()
-                                        .map(|e| Self::apply_one(db, e))
-                                        .collect();
-                                }
-                                Self::remember(&txn, req, &result)?;
-                                replies.push(result);
+                open.applied(e);
+            }
+            open.commit(false).map_err(werr)?;
+            out.push(Self::apply_one(&db, &entry)?);
+            open.committed_undurably();
+        }
+        if open.full() {
+            open.commit(true).map_err(werr)?;
+        }
+        Ok(out)
+    }
+
+    /// Applies one entry in `txn`: its replies, or `None` if a command
+    /// failed (leaving `txn` with partial changes: drop it).
+    fn apply_entry(
+        txn: &WriteTransaction,
+        entry: &Entry,
+    ) -> Result<Option<Vec<Response>>, StorageError> {
+        match &entry.payload {
+            EntryPayload::Blank => Ok(Some(Vec::new())),
+            EntryPayload::Membership(m) => {
+                Self::put_meta(
+                    txn,
+                    "membership",
+                    &Membership::new(Some(entry.log_id), m.clone()),
+                )?;
+                Ok(Some(Vec::new()))
+            }
+            EntryPayload::Normal(reqs) => {
+                let mut replies = Vec::with_capacity(reqs.len());
+                for req in reqs {
+                    match Self::already_applied(txn, req)? {
+                        Some(done) => replies.push(done),
+                        None => {
+                            let result = state::apply(txn, &req.cmd);
+                            if result.is_err() {
+                                return Ok(None);
                             }
+                            Self::remember(txn, req, &result)?;
+                            replies.push(result);
                         }
                     }
-                    out.push(replies);
                 }
+                Ok(Some(replies))
             }
         }
-        Self::put_meta(&txn, "last_applied", &last.log_id)?;
-        txn.commit().map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        Ok(out)
     }
 
     /// Applies one entry one request per transaction. `last_applied` moves
@@ -363,8 +375,12 @@ impl StateMachine {
     /// Replaces every carried table with the rows of the snapshot file at
     /// `path`, in one durable transaction. Nothing changes unless the whole
     /// file is read and its checksum matches.
-    fn install(db: &Database, path: &Path, meta: &Meta) -> Result<(), StorageError> {
-        let restore = || -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+    fn install(applied: &Applied, path: &Path, meta: &Meta) -> Result<(), StorageError> {
+        // Held throughout: nothing else writes while the tables are replaced.
+        let mut open = applied.lock();
+        let db = applied.db();
+        let mut restore = || -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+            open.checkpoint(db)?;
             let file = std::fs::File::open(path)?;
             // No bytes at all: the empty state machine (what a leader with
             // nothing applied yet sends).
@@ -395,12 +411,13 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     /// A checkpoint: what is applied is committed durably, and the log
     /// below it may go.
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let db = self.db.clone();
+        let applied = self.applied.clone();
         let dir = self.snapshot_dir.clone();
         blocking(move || {
-            let txn = crate::db::begin_durable(&db).map_err(|e| snap_err(ErrorVerb::Write, e))?;
-            txn.commit().map_err(|e| snap_err(ErrorVerb::Write, e))?;
-            Self::current(&db, &dir, true)?
+            applied
+                .checkpoint()
+                .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+            Self::current(applied.db(), &dir, true)?
                 .ok_or_else(|| snap_err(ErrorVerb::Read, "no snapshot of the state"))
         })
         .await
@@ -411,10 +428,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = Self;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId<NodeId>>, Membership), StorageError> {
-        let db = self.db.clone();
+        let applied = self.applied.clone();
         blocking(move || {
-            let applied = Self::read_meta::<Option<LogId<NodeId>>>(&db, "last_applied")?.flatten();
-            let membership = Self::read_meta(&db, "membership")?.unwrap_or_default();
+            applied
+                .checkpoint()
+                .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            let db = applied.db();
+            let applied = Self::read_meta::<Option<LogId<NodeId>>>(db, "last_applied")?.flatten();
+            let membership = Self::read_meta(db, "membership")?.unwrap_or_default();
             Ok((applied, membership))
         })
         .await
@@ -426,13 +447,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: Send,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let db = self.db.clone();
-        self.since_durable += entries.len() as u64;
-        let durable = self.since_durable >= DURABLE_EVERY;
-        if durable {
-            self.since_durable = 0;
-        }
-        blocking(move || Self::apply_batch(&db, &entries, durable)).await
+        let applied = self.applied.clone();
+        blocking(move || Self::apply_batch(&applied, entries)).await
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
@@ -488,19 +504,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .await
             .map_err(|e| snap_err(ErrorVerb::Write, e))?;
         drop(file);
-        let db = self.db.clone();
+        let applied = self.applied.clone();
         let meta = meta.clone();
         let id = meta.snapshot_id.clone();
         let index = meta.last_log_id.map(|l| l.index);
-        blocking(move || Self::install(&db, &path, &meta)).await?;
+        blocking(move || Self::install(&applied, &path, &meta)).await?;
         tracing::info!(snapshot = %id, ?index, "installed snapshot from the leader");
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let db = self.db.clone();
+        let applied = self.applied.clone();
         let dir = self.snapshot_dir.clone();
-        blocking(move || Self::current(&db, &dir, false)).await
+        blocking(move || Self::current(applied.db(), &dir, false)).await
     }
 }
 

@@ -13,6 +13,7 @@ mod keys;
 mod namespace;
 mod objects;
 mod query;
+pub mod reader;
 pub mod repair;
 pub mod tables;
 mod uploads;

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
+use redb::{ReadableTable, ReadableTableMetadata};
+
+use super::reader::Reader;
 
 use super::codec::dec;
 use super::files;
@@ -18,7 +20,7 @@ use crate::error::Error;
 /// Longest page a listing returns, whatever the client asks for.
 pub const LIST_MAX_KEYS: u32 = 1000;
 
-pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
+pub fn query(txn: &impl Reader, q: &Query) -> Result<Reply, Error> {
     match q {
         Query::ListNodes => {
             let nodes = txn.open_table(NODES)?;
@@ -46,10 +48,11 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
         }
         Query::GetKey { access_key } => {
             let keys = txn.open_table(KEYS)?;
-            match keys.get(access_key.as_str())? {
+            let found = match keys.get(access_key.as_str())? {
                 Some(v) => Ok(Reply::Key(dec(v.value())?)),
                 None => Err(Error::NoSuchAccessKey(access_key.clone())),
-            }
+            };
+            found
         }
         Query::ListKeys => {
             let keys = txn.open_table(KEYS)?;
@@ -257,7 +260,7 @@ pub fn query(txn: &ReadTransaction, q: &Query) -> Result<Reply, Error> {
 
 /// Where each blob of `extents` is stored.
 fn placements_of(
-    txn: &ReadTransaction,
+    txn: &impl Reader,
     extents: &[Extent],
 ) -> Result<BTreeMap<BlobId, Vec<NodeId>>, Error> {
     let blobs = txn.open_table(BLOBS)?;
@@ -277,7 +280,7 @@ fn placements_of(
 
 /// The attributes of `id`; `Stale` if it is gone. The root exists before
 /// its first bucket does.
-fn node_attr(txn: &ReadTransaction, id: InodeId) -> Result<NodeAttr, Error> {
+fn node_attr(txn: &impl Reader, id: InodeId) -> Result<NodeAttr, Error> {
     match txn.open_table(INODES)?.get(id)? {
         Some(v) => Ok(files::attr(id, &dec(v.value())?)),
         None if id == ROOT_INODE => Ok(files::attr(id, &Inode::new_dir(ROOT_INODE, "", 0, false))),
@@ -288,7 +291,7 @@ fn node_attr(txn: &ReadTransaction, id: InodeId) -> Result<NodeAttr, Error> {
 /// Longest page of a directory listing.
 pub const READDIR_MAX: u32 = 1024;
 
-fn read_dir(txn: &ReadTransaction, dir: InodeId, cookie: u64, limit: u32) -> Result<Reply, Error> {
+fn read_dir(txn: &impl Reader, dir: InodeId, cookie: u64, limit: u32) -> Result<Reply, Error> {
     let attr = node_attr(txn, dir)?;
     if attr.kind != NodeKind::Dir {
         return Err(Error::NotDir(dir.to_string()));
@@ -322,7 +325,7 @@ fn read_dir(txn: &ReadTransaction, dir: InodeId, cookie: u64, limit: u32) -> Res
     })
 }
 
-fn read_range(txn: &ReadTransaction, id: InodeId, offset: u64, len: u64) -> Result<Reply, Error> {
+fn read_range(txn: &impl Reader, id: InodeId, offset: u64, len: u64) -> Result<Reply, Error> {
     let attr = node_attr(txn, id)?;
     let table = txn.open_table(EXTENTS)?;
     let end = offset.saturating_add(len);
@@ -345,7 +348,7 @@ fn read_range(txn: &ReadTransaction, id: InodeId, offset: u64, len: u64) -> Resu
 }
 
 /// Every upload record, in progress or completed, without its parts.
-fn uploads(txn: &ReadTransaction) -> Result<Vec<UploadInfo>, Error> {
+fn uploads(txn: &impl Reader) -> Result<Vec<UploadInfo>, Error> {
     let table = txn.open_table(UPLOADS)?;
     let mut out = Vec::new();
     for entry in table.iter()? {
@@ -368,21 +371,21 @@ fn upload_info(upload_id: &str, up: UploadRec, parts: Vec<PartInfo>) -> UploadIn
     }
 }
 
-fn bucket(txn: &ReadTransaction, name: &str) -> Result<BucketInfo, Error> {
+fn bucket(txn: &impl Reader, name: &str) -> Result<BucketInfo, Error> {
     match txn.open_table(BUCKETS)?.get(name)? {
         Some(v) => dec(v.value()),
         None => Err(Error::NoSuchBucket(name.to_string())),
     }
 }
 
-fn inode(txn: &ReadTransaction, id: InodeId) -> Result<Inode, Error> {
+fn inode(txn: &impl Reader, id: InodeId) -> Result<Inode, Error> {
     match txn.open_table(INODES)?.get(id)? {
         Some(v) => dec(v.value()),
         None => Err(Error::Internal(format!("dangling inode {id}"))),
     }
 }
 
-fn extents_of(txn: &ReadTransaction, id: InodeId) -> Result<Vec<Extent>, Error> {
+fn extents_of(txn: &impl Reader, id: InodeId) -> Result<Vec<Extent>, Error> {
     let table = txn.open_table(EXTENTS)?;
     let mut out = Vec::new();
     for entry in table.range((id, 0)..=(id, u64::MAX))? {
@@ -414,7 +417,7 @@ fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: &str) -> Option<&'k 
 /// One page of S3 keys in exact key order: a range scan of OBJECTS. With a
 /// delimiter, each common prefix is reported once and the scan jumps past it.
 fn list_objects(
-    txn: &ReadTransaction,
+    txn: &impl Reader,
     bucket: InodeId,
     prefix: &str,
     start_after: &str,

@@ -21,7 +21,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use redb::{ReadTransaction, ReadableTable};
+use redb::ReadableTable;
+
+use super::reader::Reader;
 
 use super::codec::{dec, enc};
 use super::namespace::NodeRec;
@@ -119,7 +121,7 @@ struct Seen {
 /// Calls `f` for every blob (garbage too: callers look at `refs`); returns
 /// bytes placed per node.
 fn scan(
-    txn: &ReadTransaction,
+    txn: &impl Reader,
     view: &View,
     mut f: impl FnMut(&Seen),
 ) -> Result<HashMap<NodeId, BlobCount>, Error> {
@@ -179,7 +181,7 @@ fn fair_shares(view: &View, placed: &HashMap<NodeId, BlobCount>) -> HashMap<Node
 /// fewest counted copies first; or, when no blob anywhere waits for repair,
 /// rebalancing moves if the node holds less than its fair share.
 pub fn work_for(
-    txn: &ReadTransaction,
+    txn: &impl Reader,
     node: NodeId,
     view: &View,
     limit: usize,
@@ -284,7 +286,7 @@ pub fn work_for(
 /// that came back), taken where zones repeat first, then from the fullest
 /// nodes.
 pub fn trims(
-    txn: &ReadTransaction,
+    txn: &impl Reader,
     view: &View,
     fill: &HashMap<NodeId, f64>,
     limit: usize,
@@ -350,7 +352,7 @@ pub struct Census {
     pub drain_bytes: u64,
 }
 
-pub fn census(txn: &ReadTransaction, view: &View) -> Result<Census, Error> {
+pub fn census(txn: &impl Reader, view: &View) -> Result<Census, Error> {
     let mut health = Health::default();
     let mut repair_bytes = 0;
     let placed = scan(txn, view, |b| {
