@@ -8,7 +8,9 @@
 //! bench says so and stops if it is missing or FUSE is not available.
 //! TROIKA_BENCH_OTHER_NFS, an `nfs://` URL of another NFSv3 server (say
 //! nfs-ganesha on a local directory), runs the same workloads on it first,
-//! as the baseline of the same run. Sizes: TROIKA_BENCH_FILES (4 KiB files,
+//! as the baseline of the same run; TROIKA_BENCH_OTHER_DIR, a directory of
+//! any other mounted file system (say MooseFS through its own mfsmount),
+//! does the same in a new directory under it. Sizes: TROIKA_BENCH_FILES (4 KiB files,
 //! default 2000), TROIKA_BENCH_TREE (files of the source tree, default
 //! 5000), TROIKA_BENCH_MIB (the `dd` file, default 256). Each file has its
 //! own content. Troika's server CPU per workload is read from /proc.
@@ -248,6 +250,14 @@ fn main() {
             pid: None,
         };
         workloads(&run, &m.at, &tar, &src, files, tree, mib);
+    }
+    if let Ok(other) = std::env::var("TROIKA_BENCH_OTHER_DIR") {
+        let at = tempfile::tempdir_in(&other).expect("a directory under TROIKA_BENCH_OTHER_DIR");
+        let run = Run {
+            name: "other dir",
+            pid: None,
+        };
+        workloads(&run, at.path(), &tar, &src, files, tree, mib);
     }
     let data_dir = dir.path().join("data");
     let server = start_server(&data_dir, dir.path());
