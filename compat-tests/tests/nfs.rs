@@ -172,6 +172,23 @@ async fn every_procedure_and_bad_input() {
     .await
     .unwrap();
     assert_eq!(n.getattr(&f).await.unwrap().size, 0);
+    let trunc = || {
+        createhow3::UNCHECKED(sattr3 {
+            size: Nfs3Option::Some(0),
+            ..sattr3::default()
+        })
+    };
+    // A new file's create with size 0 (`open(O_CREAT|O_TRUNC)`) is one
+    // metadata command: the size it already has is not set again.
+    let commands = || {
+        c.metas
+            .iter()
+            .map(|m| metric_sum(&m.addr, "troika_meta_requests_total{kind=\"command\"}"))
+            .sum::<u64>()
+    };
+    let sent = commands();
+    n.create_how(&uploads, "fresh.txt", trunc()).await.unwrap();
+    assert_eq!(commands() - sent, 1);
 
     // Symlinks.
     let l = n.symlink(&uploads, "link", "../elsewhere/x").await.unwrap();

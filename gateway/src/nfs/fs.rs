@@ -314,6 +314,7 @@ impl TroikaFs {
         owner: (u32, u32, u32),
         target: String,
         verifier: Option<u64>,
+        now: u64,
     ) -> NfsResult<Made> {
         self.writable()?;
         let name = name_of(name)?;
@@ -331,7 +332,7 @@ impl TroikaFs {
                 gid,
                 target,
                 verifier,
-                now: now_ns(),
+                now,
             })
             .await?;
         match r {
@@ -722,13 +723,20 @@ impl TroikaFs {
         attr: &sattr3,
     ) -> NfsResult<Made> {
         let owner = self.new_owner(caller, attr, self.inner.config.file_mode);
+        let now = now_ns();
         let (a, dir_attr) = self
-            .create_node(dir, name, NodeKind::File, owner, String::new(), None)
+            .create_node(dir, name, NodeKind::File, owner, String::new(), None, now)
             .await?;
         // UNCHECKED over an existing file applies the size (O_TRUNC) and
-        // times the client sent.
+        // times the client sent. A file this call made (its ctime is this
+        // call's time) is empty already: a size of 0 would only cost a
+        // second commit.
+        let size = match attr.size {
+            Nfs3Option::Some(0) if a.ctime == now => Nfs3Option::None,
+            size => size,
+        };
         let rest = sattr3 {
-            size: attr.size,
+            size,
             atime: attr.atime,
             mtime: attr.mtime,
             ..sattr3::default()
@@ -753,6 +761,7 @@ impl TroikaFs {
             owner,
             String::new(),
             Some(verifier),
+            now_ns(),
         )
         .await
     }
@@ -765,8 +774,16 @@ impl TroikaFs {
         attr: &sattr3,
     ) -> NfsResult<Made> {
         let owner = self.new_owner(caller, attr, self.inner.config.dir_mode);
-        self.create_node(dir, name, NodeKind::Dir, owner, String::new(), None)
-            .await
+        self.create_node(
+            dir,
+            name,
+            NodeKind::Dir,
+            owner,
+            String::new(),
+            None,
+            now_ns(),
+        )
+        .await
     }
 
     pub async fn symlink(
@@ -782,7 +799,7 @@ impl TroikaFs {
             return Err(nfsstat3::NFS3ERR_INVAL);
         }
         let owner = self.new_owner(caller, attr, 0o777);
-        self.create_node(dir, name, NodeKind::Symlink, owner, target, None)
+        self.create_node(dir, name, NodeKind::Symlink, owner, target, None, now_ns())
             .await
     }
 
