@@ -306,6 +306,7 @@ impl TroikaFs {
         (mode, uid, gid)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn create_node(
         &self,
         parent: InodeId,
