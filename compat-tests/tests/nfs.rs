@@ -180,12 +180,7 @@ async fn every_procedure_and_bad_input() {
     };
     // A new file's create with size 0 (`open(O_CREAT|O_TRUNC)`) is one
     // metadata command: the size it already has is not set again.
-    let commands = || {
-        c.metas
-            .iter()
-            .map(|m| metric_sum(&m.addr, "troika_meta_requests_total{kind=\"command\"}"))
-            .sum::<u64>()
-    };
+    let commands = || meta_requests(&c, "troika_meta_requests_total{kind=\"command\"}");
     let sent = commands();
     n.create_how(&uploads, "fresh.txt", trunc()).await.unwrap();
     assert_eq!(commands() - sent, 1);
@@ -306,6 +301,11 @@ async fn every_procedure_and_bad_input() {
 /// Starts one more gateway on `c` serving NFS at `nfs_addr` with `flags`.
 /// Makes `bucket` over S3 and mounts the first gateway's export: the
 /// mount and the bucket's directory handle.
+/// The sum over every meta node of the `/metrics` samples named `name`.
+fn meta_requests(c: &Cluster, name: &str) -> u64 {
+    c.metas.iter().map(|m| metric_sum(&m.addr, name)).sum()
+}
+
 async fn bucket_over_nfs(c: &Cluster, bucket: &str) -> (Nfs, Fh) {
     client(c, 0)
         .create_bucket()
@@ -746,12 +746,7 @@ async fn striped_writes_read_back_whole() {
     const LEN: usize = 32 << 20;
     const PIECE: usize = 128 << 10;
     let body = bytes::Bytes::from(data(LEN, 11));
-    let requests = || {
-        c.metas
-            .iter()
-            .map(|m| metric_sum(&m.addr, "troika_meta_requests_total"))
-            .sum::<u64>()
-    };
+    let requests = || meta_requests(&c, "troika_meta_requests_total");
     let before = requests();
     let mut writers = Vec::new();
     for k in 0..8 {
