@@ -33,10 +33,11 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use openraft::LogId;
+use openraft::ErrorSubject;
 use redb::{Database, Durability, ReadTransaction, WriteTransaction};
 
-use super::{NodeId, TypeConfig};
+use super::state_machine::SM_META;
+use super::TypeConfig;
 use crate::error::Error;
 
 type Entry = openraft::Entry<TypeConfig>;
@@ -221,7 +222,9 @@ impl Open {
             return Ok(());
         };
         if let Some(last) = self.entries.last() {
-            write_last_applied(&txn, &last.log_id)?;
+            let (table, subject) = (SM_META, ErrorSubject::StateMachine);
+            super::write_json(&txn, table, "last_applied", &last.log_id, subject)
+                .map_err(|e| Error::Internal(e.to_string()))?;
         }
         if durable {
             txn.set_quick_repair(true);
@@ -252,12 +255,4 @@ impl Open {
         }
         Ok(())
     }
-}
-
-/// Writes `last_applied` into `txn`.
-pub fn write_last_applied(txn: &WriteTransaction, id: &LogId<NodeId>) -> Result<(), Error> {
-    let mut t = txn.open_table(super::state_machine::SM_META)?;
-    let bytes = serde_json::to_vec(&Some(id)).map_err(|e| Error::Internal(e.to_string()))?;
-    t.insert("last_applied", bytes.as_slice())?;
-    Ok(())
 }

@@ -224,20 +224,23 @@ mod tests {
         assert_eq!(applied.map(|l| l.index), Some(1_500));
     }
 
-    /// The buckets as a query sees them: every applied entry.
-    fn latest_bucket_names(sm: &StateMachine) -> Vec<String> {
-        let store = crate::store::Store::from_applied(sm.applied().clone());
-        match store.query(&crate::api::Query::ListBuckets).unwrap() {
+    /// The bucket names of a ListBuckets reply.
+    fn names(reply: Result<Reply, crate::Error>) -> Vec<String> {
+        match reply.unwrap() {
             Reply::Buckets(list) => list.into_iter().map(|b| b.name).collect(),
             r => panic!("{r:?}"),
         }
     }
 
+    /// The buckets as a query sees them: every applied entry.
+    fn latest_bucket_names(sm: &StateMachine) -> Vec<String> {
+        let store = crate::store::Store::from_applied(sm.applied().clone());
+        names(store.query(&crate::api::Query::ListBuckets))
+    }
+
+    /// The buckets in the tables `txn` reads.
     fn bucket_names(txn: &impl crate::state::reader::Reader) -> Vec<String> {
-        match crate::state::query(txn, &crate::api::Query::ListBuckets).unwrap() {
-            Reply::Buckets(list) => list.into_iter().map(|b| b.name).collect(),
-            r => panic!("{r:?}"),
-        }
+        names(crate::state::query(txn, &crate::api::Query::ListBuckets))
     }
 
     /// Entries applied since the last checkpoint are read at once, reach
@@ -262,14 +265,10 @@ mod tests {
         sm.apply(entries(1..=10)).await.unwrap();
         applied.checkpoint().unwrap();
         sm.apply(entries(11..=20)).await.unwrap();
-        let store = crate::store::Store::from_applied(applied.clone());
-        match store.query(&crate::api::Query::ListBuckets).unwrap() {
-            Reply::Buckets(list) => assert_eq!(list.len(), 20),
-            r => panic!("{r:?}"),
-        }
+        assert_eq!(latest_bucket_names(&sm).len(), 20);
         assert_eq!(bucket_names(&applied.db().begin_read().unwrap()).len(), 10);
         // The crash: nothing after the checkpoint reached the file.
-        drop((store, sm, applied));
+        drop((sm, applied));
         let (applied, mut sm) = open();
         let (last, _) = sm.applied_state().await.unwrap();
         assert_eq!(last.map(|l| l.index), Some(10));
@@ -279,8 +278,7 @@ mod tests {
         }
         // Still for a while, the state is committed by the next read.
         tokio::time::sleep(IDLE + std::time::Duration::from_millis(50)).await;
-        let store = crate::store::Store::from_applied(applied.clone());
-        store.query(&crate::api::Query::ListBuckets).unwrap();
+        assert_eq!(latest_bucket_names(&sm).len(), 20);
         assert_eq!(bucket_names(&applied.db().begin_read().unwrap()).len(), 20);
     }
 
@@ -322,11 +320,7 @@ mod tests {
         b.install_snapshot(&snap.meta, dst).await.unwrap();
         let (applied, _) = b.applied_state().await.unwrap();
         assert_eq!(applied.map(|l| l.index), Some(50));
-        let store_b = crate::store::Store::from_applied(b.applied().clone());
-        match store_b.query(&crate::api::Query::ListBuckets).unwrap() {
-            Reply::Buckets(list) => assert_eq!(list.len(), 50),
-            r => panic!("{r:?}"),
-        }
+        assert_eq!(latest_bucket_names(&b).len(), 50);
         // The retry table travelled too.
         let r = b
             .apply(vec![entry(51, 1, 50, bucket("bucket-050"))])
@@ -468,11 +462,7 @@ mod tests {
             assert!(e.to_string().contains(why), "{e}");
             let (applied, _) = b.applied_state().await.unwrap();
             assert_eq!(applied.map(|l| l.index), Some(1));
-            let store = crate::store::Store::from_applied(b.applied().clone());
-            match store.query(&crate::api::Query::ListBuckets).unwrap() {
-                Reply::Buckets(list) => assert_eq!(list.len(), 1),
-                r => panic!("{r:?}"),
-            }
+            assert_eq!(latest_bucket_names(&b).len(), 1);
         }
     }
 }

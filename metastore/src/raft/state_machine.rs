@@ -146,12 +146,12 @@ impl StateMachine {
         applied: &Applied,
         entries: Vec<Entry>,
     ) -> Result<Vec<Vec<Response>>, StorageError> {
-        let db = applied.db().clone();
+        let db = applied.db();
         let werr = |e: crate::error::Error| sm_err(ErrorVerb::Write, e);
         let mut open = applied.lock();
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
-            let result = Self::apply_entry(open.txn(&db).map_err(werr)?, &entry)?;
+            let result = Self::apply_entry(open.txn(db).map_err(werr)?, &entry)?;
             if let Some(replies) = result {
                 out.push(replies);
                 open.applied(entry);
@@ -159,7 +159,7 @@ impl StateMachine {
             }
             let before = open.abort().map_err(werr)?;
             for e in before {
-                if Self::apply_entry(open.txn(&db).map_err(werr)?, &e)?.is_none() {
+                if Self::apply_entry(open.txn(db).map_err(werr)?, &e)?.is_none() {
                     return Err(sm_err(
                         ErrorVerb::Write,
                         format!("entry {} failed when applied again", e.log_id),
@@ -168,7 +168,7 @@ impl StateMachine {
                 open.applied(e);
             }
             open.commit(false).map_err(werr)?;
-            out.push(Self::apply_one(&db, &entry)?);
+            out.push(Self::apply_one(db, &entry)?);
             open.committed_undurably();
         }
         if open.full() {
