@@ -30,7 +30,7 @@ use common::*;
 fn disk_written(path: &std::path::Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let dev = std::fs::metadata(path).map(|m| m.dev()).unwrap_or(0);
-    let (major, minor) = (libc_major(dev), libc_minor(dev));
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
     let stats = std::fs::read_to_string("/proc/diskstats").unwrap_or_default();
     stats
         .lines()
@@ -38,14 +38,6 @@ fn disk_written(path: &std::path::Path) -> u64 {
         .find(|f| f.len() > 9 && f[0] == major.to_string() && f[1] == minor.to_string())
         .and_then(|f| f[9].parse::<u64>().ok())
         .map_or(0, |sectors| sectors * 512)
-}
-
-fn libc_major(dev: u64) -> u64 {
-    ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff)
-}
-
-fn libc_minor(dev: u64) -> u64 {
-    ((dev >> 12) & 0xffff_ff00) | (dev & 0xff)
 }
 
 struct Sample {

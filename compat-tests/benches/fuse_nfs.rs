@@ -153,17 +153,11 @@ fn workloads(run: &Run, mnt: &Path, tar: &Path, src: &Path, files: usize, tree: 
     // Troika's root holds buckets: everything goes into one.
     let mnt = &mnt.join("bench");
     std::fs::create_dir(mnt).unwrap();
-    let four_k: Vec<u8> = (0..4096u32).map(|i| (i * 31 % 251) as u8).collect();
-    let unique = |i: usize| {
-        let mut d = four_k.clone();
-        d[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        d
-    };
     let one = mnt.join("small-1");
     std::fs::create_dir(&one).unwrap();
     run.time("4 KiB files, 1 writer", files, "file", || {
         for i in 0..files {
-            std::fs::write(one.join(format!("f{i}")), unique(i)).unwrap();
+            std::fs::write(one.join(format!("f{i}")), small_file(i)).unwrap();
         }
     });
     let eight = mnt.join("small-8");
@@ -171,10 +165,10 @@ fn workloads(run: &Run, mnt: &Path, tar: &Path, src: &Path, files: usize, tree: 
     run.time("4 KiB files, 8 writers", files, "file", || {
         std::thread::scope(|s| {
             for w in 0..8 {
-                let (eight, unique) = (&eight, &unique);
+                let eight = &eight;
                 s.spawn(move || {
                     for i in (w..files).step_by(8) {
-                        std::fs::write(eight.join(format!("f{i}")), unique(files + i)).unwrap();
+                        std::fs::write(eight.join(format!("f{i}")), small_file(files + i)).unwrap();
                     }
                 });
             }

@@ -172,14 +172,6 @@ fn main() {
         );
         let mut n = nfs::mount_wait(&nfs_addr, "/").await;
         let bucket = n.path("bench").await.unwrap();
-        // Every file its own content, as in a real tree: a repeated blob
-        // would only be re-touched where it is already stored.
-        let four_k = data(4096, 3);
-        let unique = move |i: usize| {
-            let mut d = four_k.clone();
-            d[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            d
-        };
         println!("{files} files of 4 KiB in directories of 100; {mib} MiB sequential file");
 
         // Small files, one writer: CREATE, WRITE, COMMIT each.
@@ -194,7 +186,7 @@ fn main() {
                 .create(dirs.last().unwrap(), &format!("f{i}"))
                 .await
                 .unwrap();
-            n.write(&fh, 0, &unique(i)).await.unwrap();
+            n.write(&fh, 0, &small_file(i)).await.unwrap();
             n.commit(&fh).await.unwrap();
         }
         p.report(
@@ -208,7 +200,7 @@ fn main() {
         let eight = n.mkdir(&bucket, "eight").await.unwrap();
         let p = Probe::new(&sut);
         on_eight_connections(&nfs_addr, move |mut n, w| {
-            let (eight, unique) = (eight.clone(), unique.clone());
+            let eight = eight.clone();
             async move {
                 let mut dir = None;
                 for (k, i) in (w..files).step_by(8).enumerate() {
@@ -219,7 +211,7 @@ fn main() {
                         .create(dir.as_ref().unwrap(), &format!("f{i}"))
                         .await
                         .unwrap();
-                    n.write(&fh, 0, &unique(files + i)).await.unwrap();
+                    n.write(&fh, 0, &small_file(files + i)).await.unwrap();
                     n.commit(&fh).await.unwrap();
                 }
             }

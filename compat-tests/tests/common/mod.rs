@@ -40,6 +40,14 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// File `i` of a tree of 4 KiB files, each with its own content as in a
+/// real tree (a repeated blob would only be re-touched where it is stored).
+pub fn small_file(i: usize) -> Vec<u8> {
+    let mut d = data(4096, 3);
+    d[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    d
+}
+
 /// The blob ids a gateway makes of `data`: SHA-256 of each 4 MiB piece.
 pub fn blob_ids(data: &[u8]) -> Vec<String> {
     data.chunks(4 << 20)
